@@ -1,0 +1,79 @@
+using System.Runtime.InteropServices;
+
+namespace Sluice.Datapath.Abi;
+
+// Mirrors of bpf/include/sluice_abi.h. Field order and sizes are checked against
+// clang's layout by tests/Sluice.Tests.Unit/Abi/AbiLayoutTests.cs.
+
+/// <summary>struct sluice_service_key.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct ServiceKey(Be32 Vip, Be16 Port, byte Protocol, byte Pad = 0);
+
+/// <summary>struct sluice_service.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct ServiceEntry(uint Id, ServiceMode Mode, ServiceFlags Flags, ushort Pad = 0);
+
+/// <summary>struct sluice_backend.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct BackendEntry(Be32 Address, Be16 Port, BackendFlags Flags, byte Pad, uint ServiceId);
+
+/// <summary>struct sluice_tuple: a packet's 5-tuple as seen on the wire.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct Tuple5(Be32 SourceAddress, Be32 DestinationAddress, Be16 SourcePort, Be16 DestinationPort, byte Protocol, byte Pad0 = 0, byte Pad1 = 0, byte Pad2 = 0);
+
+/// <summary>struct sluice_flow.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct FlowEntry(uint BackendId, Be32 SnatAddress, Be16 SnatPort, ushort Pad, uint ServiceId, ulong CreatedNs);
+
+/// <summary>struct sluice_nat: how a reply tuple is rewritten.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct NatEntry(Be32 SourceAddress, Be32 DestinationAddress, Be16 SourcePort, Be16 DestinationPort, uint ServiceId, uint BackendId, uint Pad, ulong CreatedNs);
+
+/// <summary>struct sluice_config.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct ConfigEntry
+{
+    public const int MaxSnatAddresses = 16;
+
+    public uint SnatAddressCount;
+    public fixed uint SnatAddresses[MaxSnatAddresses];
+}
+
+/// <summary>struct sluice_load_config: written into .rodata before load.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct LoadConfig(uint FlowHashSeed, ushort SnatPortMin, ushort SnatPortMax, uint SnatProbes)
+{
+    public const uint MaxSnatProbes = 32;
+}
+
+/// <summary>struct sluice_traffic_counters.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct TrafficCounters(ulong Packets, ulong Bytes, ulong NewFlows, ulong ReplyPackets, ulong ReplyBytes)
+{
+    public static TrafficCounters operator +(TrafficCounters a, TrafficCounters b) => new(
+        a.Packets + b.Packets, a.Bytes + b.Bytes, a.NewFlows + b.NewFlows,
+        a.ReplyPackets + b.ReplyPackets, a.ReplyBytes + b.ReplyBytes);
+}
+
+/// <summary>enum sluice_mode.</summary>
+public enum ServiceMode : byte
+{
+    FullNat = 0,
+    Dnat = 1,
+}
+
+/// <summary>enum sluice_service_flags.</summary>
+[Flags]
+public enum ServiceFlags : byte
+{
+    None = 0,
+    SourceAffinity = 1 << 0,
+}
+
+/// <summary>enum sluice_backend_flags.</summary>
+[Flags]
+public enum BackendFlags : byte
+{
+    None = 0,
+    Present = 1 << 0,
+}

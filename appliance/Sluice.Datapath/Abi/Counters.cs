@@ -1,0 +1,48 @@
+namespace Sluice.Datapath.Abi;
+
+/// <summary>enum sluice_counter: global per-CPU counters. Append only, never renumber.</summary>
+public enum DatapathCounter
+{
+    Received = 0,
+    PassNotIpv4 = 1,
+    PassUnparsedIpv4 = 2,
+    PassNotService = 3,
+    PassNoNeighbour = 4,
+    PassFibLocal = 5,
+    PassEgressNotAttached = 6,
+    Transmitted = 7,
+    Redirected = 8,
+    Dropped = 9,
+    FlowHit = 10,
+    FlowNew = 11,
+    FlowRehashed = 12,
+    ReplyNat = 13,
+    SnatProbeCollision = 14,
+}
+
+/// <summary>enum sluice_drop_reason. Append only, never renumber.</summary>
+public enum DropReason
+{
+    None = 0,
+    NoService = 1,
+    UnsupportedProtocol = 2,
+    IpHeaderInvalid = 3,
+    IpLengthInvalid = 4,
+    L4Truncated = 5,
+    Fragment = 6,
+    TtlExceeded = 7,
+    NoBackend = 8,
+    NoSnatAddress = 9,
+    SnatExhausted = 10,
+    FlowInsertFailed = 11,
+    NoRoute = 12,
+    ForwardingDisabled = 13,
+    FragmentationNeeded = 14,
+}
+
+/// <summary>Sizes of the counter arrays (SLUICE_COUNTER_SLOTS, SLUICE_DROP_SLOTS).</summary>
+public static class CounterSlots
+{
+    public const int Counters = 32;
+    public const int Drops = 32;
+}

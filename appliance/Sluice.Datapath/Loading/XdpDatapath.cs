@@ -1,0 +1,220 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Interop;
+using Sluice.Datapath.Maps;
+
+namespace Sluice.Datapath.Loading;
+
+/// <summary>
+/// The loaded XDP program and its maps. Loading with a pin path adopts maps already
+/// pinned there (the restart path: flows, NAT and counters survive) and pins the
+/// rest. Disposing closes our handles only: pinned maps and netlink attachments
+/// stay, so the datapath keeps forwarding without us.
+/// </summary>
+public sealed unsafe partial class XdpDatapath : IDisposable
+{
+    private readonly BpfObjectHandle obj;
+    private readonly ILogger logger;
+
+    private XdpDatapath(BpfObjectHandle obj, DatapathOptions options, bool adopted, ILogger logger)
+    {
+        this.obj = obj;
+        this.logger = logger;
+        Options = options;
+        AdoptedPinnedMaps = adopted;
+        var program = BpfException.ThrowIfNull(Libbpf.ObjectFindProgramByName(obj.DangerousGetHandle(), MapNames.ProgramName), "find program");
+        ProgramFd = BpfException.ThrowIfNegative(Libbpf.ProgramFd(program), "program fd");
+        ProgramId = QueryProgramId(ProgramFd);
+        Services = new(MapNames.Services, MapFd(MapNames.Services));
+        Vips = new(MapNames.Vips, MapFd(MapNames.Vips));
+        MaglevFd = MapFd(MapNames.Maglev);
+        Backends = new(MapNames.Backends, MapFd(MapNames.Backends));
+        Flows = new(MapNames.Flows, MapFd(MapNames.Flows));
+        Nat = new(MapNames.Nat, MapFd(MapNames.Nat));
+        Config = new(MapNames.Config, MapFd(MapNames.Config));
+        TxPorts = new(MapNames.TxPorts, MapFd(MapNames.TxPorts));
+        Counters = new(MapNames.Counters, MapFd(MapNames.Counters));
+        Drops = new(MapNames.Drops, MapFd(MapNames.Drops));
+        ServiceStats = new(MapNames.ServiceStats, MapFd(MapNames.ServiceStats));
+        BackendStats = new(MapNames.BackendStats, MapFd(MapNames.BackendStats));
+    }
+
+    public DatapathOptions Options { get; }
+
+    /// <summary>True when the maps were already pinned and have been reused.</summary>
+    public bool AdoptedPinnedMaps { get; }
+
+    public int ProgramFd { get; }
+
+    public uint ProgramId { get; }
+
+    public BpfMap<ServiceKey, ServiceEntry> Services { get; }
+
+    public BpfMap<Be32, uint> Vips { get; }
+
+    /// <summary>The array-of-maps: service id -> Maglev table fd (write) / map id (read).</summary>
+    public int MaglevFd { get; }
+
+    public BpfMap<uint, BackendEntry> Backends { get; }
+
+    public BpfMap<Tuple5, FlowEntry> Flows { get; }
+
+    public BpfMap<Tuple5, NatEntry> Nat { get; }
+
+    public BpfMap<uint, ConfigEntry> Config { get; }
+
+    public BpfMap<uint, uint> TxPorts { get; }
+
+    public PerCpuArray<ulong> Counters { get; }
+
+    public PerCpuArray<ulong> Drops { get; }
+
+    public PerCpuArray<TrafficCounters> ServiceStats { get; }
+
+    public PerCpuArray<TrafficCounters> BackendStats { get; }
+
+    public static XdpDatapath Load(DatapathOptions options, ILogger logger)
+    {
+        var errors = options.Validate().ToList();
+        if (errors.Count > 0)
+        {
+            throw new DatapathException("invalid datapath options: " + string.Join("; ", errors));
+        }
+        if (!File.Exists(options.ObjectPath))
+        {
+            throw new DatapathException($"XDP object {options.ObjectPath} not found; build the solution (dotnet build) first");
+        }
+        var adopted = false;
+        if (options.PinPath is not null)
+        {
+            BpfFilesystem.EnsurePinDirectory(options.PinPath);
+            adopted = MapNames.All.Any(name => File.Exists(Path.Combine(options.PinPath, name)));
+        }
+
+        var raw = Libbpf.ObjectOpenFile(options.ObjectPath, 0);
+        if (raw == 0)
+        {
+            throw new BpfException($"open {options.ObjectPath}", Marshal.GetLastPInvokeError());
+        }
+        var obj = new BpfObjectHandle(raw);
+        try
+        {
+            Configure(obj.DangerousGetHandle(), options);
+            var rc = Libbpf.ObjectLoad(obj.DangerousGetHandle());
+            if (rc < 0)
+            {
+                var hint = adopted
+                    ? $" The maps pinned in {options.PinPath} may be of another size or ABI version: remove the datapath (sluicectl datapath remove) or size it as before."
+                    : " See the libbpf log above for the verifier's message.";
+                throw new DatapathException($"loading the XDP program failed: {Marshal.GetPInvokeErrorMessage(-rc)}.{hint}", new BpfException("bpf_object__load", -rc));
+            }
+            var datapath = new XdpDatapath(obj, options, adopted, logger);
+            Log.Loaded(logger, datapath.ProgramId, options.PinPath ?? "(unpinned)", adopted);
+            return datapath;
+        }
+        catch
+        {
+            obj.Dispose();
+            throw;
+        }
+    }
+
+    private static void Configure(nint obj, DatapathOptions options)
+    {
+        var sizes = new Dictionary<string, uint>
+        {
+            [MapNames.Services] = options.MaxServices,
+            [MapNames.Vips] = options.MaxServices,
+            [MapNames.Maglev] = options.MaxServices,
+            [MapNames.ServiceStats] = options.MaxServices,
+            [MapNames.Backends] = options.MaxBackends,
+            [MapNames.BackendStats] = options.MaxBackends,
+            [MapNames.Flows] = options.FlowTableSize,
+            [MapNames.Nat] = options.NatTableSize ?? options.FlowTableSize,
+        };
+        var rodataWritten = false;
+        for (var map = Libbpf.ObjectNextMap(obj, 0); map != 0; map = Libbpf.ObjectNextMap(obj, map))
+        {
+            var name = Marshal.PtrToStringUTF8(Libbpf.MapName(map)) ?? string.Empty;
+            if (sizes.TryGetValue(name, out var size))
+            {
+                BpfException.ThrowIfNegative(Libbpf.MapSetMaxEntries(map, size), $"size {name}");
+            }
+            if (name.EndsWith(".rodata", StringComparison.Ordinal))
+            {
+                WriteLoadConfig(map, options);
+                rodataWritten = true;
+            }
+            else if (options.PinPath is not null && MapNames.All.Contains(name))
+            {
+                BpfException.ThrowIfNegative(Libbpf.MapSetPinPath(map, Path.Combine(options.PinPath, name)), $"pin path of {name}");
+            }
+        }
+        if (!rodataWritten)
+        {
+            throw new DatapathException("the XDP object has no .rodata section for its load-time configuration");
+        }
+    }
+
+    private static void WriteLoadConfig(nint rodata, DatapathOptions options)
+    {
+        var data = BpfException.ThrowIfNull(Libbpf.MapInitialValue(rodata, out var size), "read .rodata");
+        if ((int)size != sizeof(LoadConfig))
+        {
+            throw new DatapathException($".rodata is {size} bytes, expected exactly struct sluice_load_config ({sizeof(LoadConfig)}): the object and this library disagree");
+        }
+        *(LoadConfig*)data = new LoadConfig(options.FlowHashSeed, options.SnatPortMin, options.SnatPortMax, options.SnatProbes);
+    }
+
+    private int MapFd(string name)
+    {
+        for (var map = Libbpf.ObjectNextMap(obj.DangerousGetHandle(), 0); map != 0; map = Libbpf.ObjectNextMap(obj.DangerousGetHandle(), map))
+        {
+            if (Marshal.PtrToStringUTF8(Libbpf.MapName(map)) == name)
+            {
+                return BpfException.ThrowIfNegative(Libbpf.MapFd(map), $"fd of {name}");
+            }
+        }
+        throw new DatapathException($"the XDP object has no map named {name}");
+    }
+
+    internal static uint QueryProgramId(int programFd)
+    {
+        var info = stackalloc byte[256];
+        new Span<byte>(info, 256).Clear();
+        uint length = 256;
+        BpfException.ThrowIfNegative(Libbpf.ObjGetInfoByFd(programFd, info, &length), "program info");
+        return ((Libbpf.ProgramInfoHead*)info)->Id;
+    }
+
+    /// <summary>Removes the pinned maps: the explicit end of the datapath's state.</summary>
+    public static void Unpin(string pinPath)
+    {
+        foreach (var name in MapNames.All)
+        {
+            File.Delete(Path.Combine(pinPath, name));
+        }
+        if (Directory.Exists(pinPath) && !Directory.EnumerateFileSystemEntries(pinPath).Any())
+        {
+            Directory.Delete(pinPath);
+        }
+    }
+
+    public void Dispose() => obj.Dispose();
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "XDP program {ProgramId} loaded, maps at {PinPath} (adopted existing: {Adopted})")]
+        public static partial void Loaded(ILogger logger, uint programId, string pinPath, bool adopted);
+
+        [LoggerMessage(2, LogLevel.Information, "XDP program {ProgramId} attached to {Interface} ({Mode}), replacing {PreviousId}")]
+        public static partial void Attached(ILogger logger, uint programId, string @interface, AttachMode mode, uint previousId);
+
+        [LoggerMessage(3, LogLevel.Warning, "native XDP is not supported on {Interface}; attached in GENERIC mode, which is several times slower")]
+        public static partial void FellBackToGeneric(ILogger logger, string @interface);
+
+        [LoggerMessage(4, LogLevel.Information, "XDP program detached from {Interface}")]
+        public static partial void Detached(ILogger logger, string @interface);
+    }
+}

@@ -1,0 +1,97 @@
+using System.Runtime.InteropServices;
+using Sluice.Datapath.Interop;
+
+namespace Sluice.Datapath.Maps;
+
+/// <summary>
+/// Typed access to one BPF map. The fd is borrowed from the loaded object (or owned,
+/// when the map was opened from a pin); keys and values are the ABI mirrors.
+/// </summary>
+public sealed unsafe class BpfMap<TKey, TValue>
+    where TKey : unmanaged
+    where TValue : unmanaged
+{
+    private const int ENOENT = 2;
+    private const int EEXIST = 17;
+    private const ulong BPF_ANY = 0;
+    private const ulong BPF_NOEXIST = 1;
+
+    public BpfMap(string name, int fd)
+    {
+        Name = name;
+        Fd = fd;
+    }
+
+    public string Name { get; }
+
+    public int Fd { get; }
+
+    public bool TryLookup(TKey key, out TValue value)
+    {
+        TValue result;
+        var rc = Libbpf.MapLookupElem(Fd, &key, &result);
+        if (rc < 0)
+        {
+            value = default;
+            return -rc == ENOENT ? false : throw new BpfException($"lookup in {Name}", -rc);
+        }
+        value = result;
+        return true;
+    }
+
+    public void Update(TKey key, TValue value)
+    {
+        BpfException.ThrowIfNegative(Libbpf.MapUpdateElem(Fd, &key, &value, BPF_ANY), $"update of {Name}");
+    }
+
+    /// <summary>Inserts only if the key is absent; false if it exists.</summary>
+    public bool TryInsert(TKey key, TValue value)
+    {
+        var rc = Libbpf.MapUpdateElem(Fd, &key, &value, BPF_NOEXIST);
+        return rc >= 0 || (-rc == EEXIST ? false : throw new BpfException($"insert into {Name}", -rc));
+    }
+
+    /// <summary>Deletes the key; false if it was absent.</summary>
+    public bool Delete(TKey key)
+    {
+        var rc = Libbpf.MapDeleteElem(Fd, &key);
+        return rc >= 0 || (-rc == ENOENT ? false : throw new BpfException($"delete from {Name}", -rc));
+    }
+
+    /// <summary>Every key, read with get_next_key; entries may change while iterating.</summary>
+    public List<TKey> Keys()
+    {
+        var keys = new List<TKey>();
+        TKey current = default;
+        TKey next;
+        var rc = Libbpf.MapGetNextKey(Fd, null, &next);
+        while (rc >= 0)
+        {
+            keys.Add(next);
+            current = next;
+            rc = Libbpf.MapGetNextKey(Fd, &current, &next);
+        }
+        if (-rc != ENOENT)
+        {
+            throw new BpfException($"iteration of {Name}", -rc);
+        }
+        return keys;
+    }
+
+    public List<KeyValuePair<TKey, TValue>> Entries()
+    {
+        var entries = new List<KeyValuePair<TKey, TValue>>();
+        foreach (var key in Keys())
+        {
+            if (TryLookup(key, out var value))
+            {
+                entries.Add(new(key, value));
+            }
+        }
+        return entries;
+    }
+
+    public int Count() => Keys().Count;
+
+    internal static int SizeOf<T>() where T : unmanaged => Marshal.SizeOf<T>();
+}

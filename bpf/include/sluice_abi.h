@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The ABI between the XDP program and the control plane: every map key and
+ * value, the load-time configuration, counter indices and drop reasons.
+ *
+ * This header is the source of truth. The C# mirrors live in
+ * appliance/Sluice.Datapath/Abi/ and a test compiles their offsets and sizes
+ * against this file (tests/Sluice.Tests.Unit/Abi). Enums are append-only:
+ * a value, once shipped, is never renumbered, because pinned counter maps
+ * outlive program upgrades.
+ *
+ * Byte order: fields typed __be16/__be32 are in network order, everything
+ * else is host order.
+ */
+#ifndef SLUICE_ABI_H
+#define SLUICE_ABI_H
+
+#include <linux/types.h>
+
+/* Bumped when a map layout changes; it is part of every pinned map's name. */
+#define SLUICE_ABI_VERSION 1
+
+/* Upper bound on SNAT addresses a fullnat service may use (power of two). */
+#define SLUICE_MAX_SNAT_ADDRESSES 16
+
+/* Upper bound on ports probed for one new fullnat flow; keeps the verifier
+ * and the worst-case new-flow cost bounded. */
+#define SLUICE_MAX_SNAT_PROBES 32
+
+/* Size of the per-CPU counter and drop-reason arrays; room to grow without
+ * changing the pinned map's size. */
+#define SLUICE_COUNTER_SLOTS 32
+#define SLUICE_DROP_SLOTS 32
+
+enum sluice_mode {
+	SLUICE_MODE_FULLNAT = 0, /* DNAT to the backend, SNAT to an appliance address */
+	SLUICE_MODE_DNAT = 1,    /* DNAT only; backends route replies via us */
+};
+
+enum sluice_service_flags {
+	/* Hash only the client address into the Maglev table (client affinity). */
+	SLUICE_SERVICE_F_SOURCE_AFFINITY = 1 << 0,
+};
+
+enum sluice_backend_flags {
+	/* The slot holds a backend; a cleared slot sends its flows back to Maglev. */
+	SLUICE_BACKEND_F_PRESENT = 1 << 0,
+};
+
+/* services: {VIP, port, protocol} -> service. */
+struct sluice_service_key {
+	__be32 vip;
+	__be16 port;
+	__u8 protocol; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;      /* always zero */
+};
+
+struct sluice_service {
+	__u32 id;    /* index into maglev, service counters */
+	__u8 mode;   /* enum sluice_mode */
+	__u8 flags;  /* enum sluice_service_flags */
+	__u16 pad;
+};
+
+/* backends: backend id -> backend. */
+struct sluice_backend {
+	__be32 address;
+	__be16 port;
+	__u8 flags;       /* enum sluice_backend_flags */
+	__u8 pad;
+	__u32 service_id; /* owner; lets a restarted control plane rebuild its ids */
+};
+
+/* A packet's 5-tuple as seen on the wire; key of flows and nat. */
+struct sluice_tuple {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol;
+	__u8 pad[3]; /* always zero */
+};
+
+/* flows: client -> VIP tuple -> where the flow goes. */
+struct sluice_flow {
+	__u32 backend_id;
+	__be32 snat_address; /* fullnat only, else zero */
+	__be16 snat_port;    /* fullnat only, else zero */
+	__u16 pad;
+	__u32 service_id;
+	__u64 created_ns;    /* bpf_ktime_get_ns() when the flow was created */
+};
+
+/* nat: reply tuple (backend -> appliance/client) -> how to rewrite it. */
+struct sluice_nat {
+	__be32 saddr; /* the VIP */
+	__be32 daddr; /* the client */
+	__be16 sport; /* the VIP's port */
+	__be16 dport; /* the client's port */
+	__u32 service_id;
+	__u32 backend_id;
+	__u32 pad;
+	__u64 created_ns;
+};
+
+/* config (one entry): runtime settings the control plane may change. */
+struct sluice_config {
+	__u32 snat_address_count;
+	__be32 snat_addresses[SLUICE_MAX_SNAT_ADDRESSES];
+};
+
+/* Load-time knobs, written into .rodata before the program is loaded. */
+struct sluice_load_config {
+	__u32 flow_hash_seed; /* same seed on every appliance sharing a VIP */
+	__u16 snat_port_min;  /* inclusive range of SNAT source ports */
+	__u16 snat_port_max;
+	__u32 snat_probes;    /* 1..SLUICE_MAX_SNAT_PROBES */
+};
+
+/* Per service and per backend, summed over CPUs by the control plane. */
+struct sluice_traffic_counters {
+	__u64 packets;       /* client -> backend */
+	__u64 bytes;         /* frame bytes, client -> backend */
+	__u64 new_flows;
+	__u64 reply_packets; /* backend -> client (reverse NAT) */
+	__u64 reply_bytes;
+};
+
+/* Global counters: index into the per-CPU counters array. Append only. */
+enum sluice_counter {
+	SLUICE_CTR_RX = 0,                     /* every frame seen */
+	SLUICE_CTR_PASS_NOT_IPV4 = 1,          /* ARP, IPv6, QinQ, runt frames */
+	SLUICE_CTR_PASS_UNPARSED_IPV4 = 2,     /* shorter than an IPv4 header */
+	SLUICE_CTR_PASS_NOT_SERVICE = 3,       /* IPv4, not ours: untouched */
+	SLUICE_CTR_PASS_NO_NEIGHBOUR = 4,      /* rewritten, kernel resolves next hop */
+	SLUICE_CTR_PASS_FIB_LOCAL = 5,         /* rewritten, kernel delivers (local/LWT) */
+	SLUICE_CTR_PASS_EGRESS_NOT_ATTACHED = 6, /* rewritten, egress not in tx_ports */
+	SLUICE_CTR_TX = 7,
+	SLUICE_CTR_REDIRECT = 8,
+	SLUICE_CTR_DROP = 9,
+	SLUICE_CTR_FLOW_HIT = 10,
+	SLUICE_CTR_FLOW_NEW = 11,
+	SLUICE_CTR_FLOW_REHASHED = 12,         /* flow's backend was removed */
+	SLUICE_CTR_REPLY_NAT = 13,             /* reply rewritten back to VIP */
+	SLUICE_CTR_SNAT_PROBE_COLLISION = 14,  /* a probed SNAT port was taken */
+	SLUICE_CTR_MAX,
+};
+
+/* Drop reasons: index into the per-CPU drops array. Append only. */
+enum sluice_drop_reason {
+	SLUICE_DROP_NONE = 0,
+	SLUICE_DROP_NO_SERVICE = 1,          /* VIP, but no service on port/protocol */
+	SLUICE_DROP_UNSUPPORTED_PROTOCOL = 2, /* VIP, neither TCP nor UDP */
+	SLUICE_DROP_IP_HEADER_INVALID = 3,   /* version != 4 or IHL < 5 */
+	SLUICE_DROP_IP_LENGTH_INVALID = 4,   /* total length beyond frame or below header */
+	SLUICE_DROP_L4_TRUNCATED = 5,        /* TCP/UDP header cut short */
+	SLUICE_DROP_FRAGMENT = 6,            /* fragments carry no reliable ports */
+	SLUICE_DROP_TTL_EXCEEDED = 7,
+	SLUICE_DROP_NO_BACKEND = 8,          /* empty Maglev table */
+	SLUICE_DROP_NO_SNAT_ADDRESS = 9,     /* fullnat with no SNAT address configured */
+	SLUICE_DROP_SNAT_EXHAUSTED = 10,     /* every probed SNAT port taken */
+	SLUICE_DROP_FLOW_INSERT_FAILED = 11,
+	SLUICE_DROP_NO_ROUTE = 12,           /* FIB: blackhole, unreachable, prohibit */
+	SLUICE_DROP_FORWARDING_DISABLED = 13,
+	SLUICE_DROP_FRAG_NEEDED = 14,        /* rewritten packet exceeds egress MTU */
+	SLUICE_DROP_MAX,
+};
+
+#endif /* SLUICE_ABI_H */

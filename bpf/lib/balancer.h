@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The two paths of a load-balanced packet:
+ *   client -> VIP:port     flow lookup (or Maglev + NAT setup), DNAT (+SNAT)
+ *   backend -> client/SNAT reverse NAT back to VIP:port
+ * The established path only reads maps; writes happen once per new flow.
+ */
+#ifndef SLUICE_BALANCER_H
+#define SLUICE_BALANCER_H
+
+#include "counters.h"
+#include "forward.h"
+#include "maglev.h"
+#include "rewrite.h"
+#include "snat.h"
+
+static __always_inline const struct sluice_backend *backend_by_id(__u32 id)
+{
+	const struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v1, &id);
+
+	if (!backend || !(backend->flags & SLUICE_BACKEND_F_PRESENT))
+		return 0;
+	return backend;
+}
+
+/* Choose a backend for a new flow and record the flow (and its NAT). */
+static __always_inline enum sluice_drop_reason
+create_flow(struct packet *pkt, const struct sluice_service *service,
+	    struct sluice_flow *flow, const struct sluice_backend **backend_out)
+{
+	const struct sluice_tuple *client = &pkt->tuple;
+	__u32 hash = flow_hash(client, service->flags);
+	__s64 picked = maglev_pick(service->id, hash);
+	const struct sluice_backend *backend;
+	struct sluice_nat reverse = {};
+	struct sluice_tuple reply = {};
+	enum sluice_drop_reason reason;
+
+	if (picked < 0)
+		return SLUICE_DROP_NO_BACKEND;
+	backend = backend_by_id((__u32)picked);
+	if (!backend)
+		return SLUICE_DROP_NO_BACKEND;
+
+	flow->backend_id = (__u32)picked;
+	flow->service_id = service->id;
+	flow->created_ns = bpf_ktime_get_ns();
+	reverse.saddr = client->daddr;
+	reverse.daddr = client->saddr;
+	reverse.sport = client->dport;
+	reverse.dport = client->sport;
+	reverse.service_id = service->id;
+	reverse.backend_id = flow->backend_id;
+	reverse.created_ns = flow->created_ns;
+
+	if (service->mode == SLUICE_MODE_FULLNAT) {
+		reason = snat_allocate(client, backend, hash, flow, &reverse);
+		if (reason != SLUICE_DROP_NONE)
+			return reason;
+	} else {
+		/* dnat: the reply comes from the backend straight to the client. */
+		reply.saddr = backend->address;
+		reply.daddr = client->saddr;
+		reply.sport = backend->port;
+		reply.dport = client->sport;
+		reply.protocol = client->protocol;
+		if (bpf_map_update_elem(&sluice_nat_v1, &reply, &reverse, BPF_ANY) != 0)
+			return SLUICE_DROP_FLOW_INSERT_FAILED;
+	}
+	if (bpf_map_update_elem(&sluice_flows_v1, client, flow, BPF_ANY) != 0)
+		return SLUICE_DROP_FLOW_INSERT_FAILED;
+	*backend_out = backend;
+	return SLUICE_DROP_NONE;
+}
+
+static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet *pkt,
+					      const struct sluice_service *service)
+{
+	const struct sluice_backend *backend = 0;
+	struct sluice_flow *existing;
+	struct sluice_flow created = {};
+	const struct sluice_flow *flow;
+	enum sluice_drop_reason reason;
+	int is_new = 0;
+
+	if (pkt->ip->ttl <= 1)
+		return drop(SLUICE_DROP_TTL_EXCEEDED);
+
+	existing = bpf_map_lookup_elem(&sluice_flows_v1, &pkt->tuple);
+	if (existing) {
+		backend = backend_by_id(existing->backend_id);
+		if (backend) {
+			flow = existing;
+			count(SLUICE_CTR_FLOW_HIT);
+		} else {
+			count(SLUICE_CTR_FLOW_REHASHED);
+		}
+	}
+	if (!backend) {
+		reason = create_flow(pkt, service, &created, &backend);
+		if (reason != SLUICE_DROP_NONE)
+			return drop(reason);
+		flow = &created;
+		is_new = 1;
+		count(SLUICE_CTR_FLOW_NEW);
+	}
+
+	count_traffic(&sluice_service_stats_v1, service->id, pkt->frame_len, is_new, 0);
+	count_traffic(&sluice_backend_stats_v1, flow->backend_id, pkt->frame_len, is_new, 0);
+	if (service->mode == SLUICE_MODE_FULLNAT)
+		rewrite_tuple(pkt, flow->snat_address, backend->address, flow->snat_port, backend->port);
+	else
+		rewrite_tuple(pkt, pkt->tuple.saddr, backend->address, pkt->tuple.sport, backend->port);
+	return forward(ctx, pkt);
+}
+
+static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pkt,
+					   const struct sluice_nat *nat)
+{
+	if (pkt->ip->ttl <= 1)
+		return drop(SLUICE_DROP_TTL_EXCEEDED);
+	count(SLUICE_CTR_REPLY_NAT);
+	count_traffic(&sluice_service_stats_v1, nat->service_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_backend_stats_v1, nat->backend_id, pkt->frame_len, 0, 1);
+	rewrite_tuple(pkt, nat->saddr, nat->daddr, nat->sport, nat->dport);
+	return forward(ctx, pkt);
+}
+
+#endif /* SLUICE_BALANCER_H */

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Forwarding a rewritten packet: the kernel FIB picks the egress interface
+ * and MACs. Whenever we hand the packet to the kernel instead, its MACs and
+ * TTL are left untouched so the kernel forwards it as it would any other.
+ */
+#ifndef SLUICE_FORWARD_H
+#define SLUICE_FORWARD_H
+
+#include "counters.h"
+#include "packet.h"
+
+#define AF_INET 2
+
+/* Decrement TTL with the incremental checksum update the kernel uses. */
+static __always_inline void decrement_ttl(struct iphdr *ip)
+{
+	__u32 check = ip->check;
+
+	check += bpf_htons(0x0100);
+	ip->check = (__sum16)(check + (check >= 0xffff));
+	ip->ttl -= 1;
+}
+
+static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt)
+{
+	struct iphdr *ip = pkt->ip;
+	struct bpf_fib_lookup fib = {};
+	long rc;
+
+	fib.family = AF_INET;
+	fib.tos = ip->tos;
+	fib.l4_protocol = ip->protocol;
+	fib.sport = pkt->l4_ports[0];
+	fib.dport = pkt->l4_ports[1];
+	fib.tot_len = bpf_ntohs(ip->tot_len);
+	fib.ipv4_src = ip->saddr;
+	fib.ipv4_dst = ip->daddr;
+	fib.ifindex = ctx->ingress_ifindex;
+
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		break;
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		count(SLUICE_CTR_PASS_NO_NEIGHBOUR);
+		return XDP_PASS;
+	case BPF_FIB_LKUP_RET_BLACKHOLE:
+	case BPF_FIB_LKUP_RET_UNREACHABLE:
+	case BPF_FIB_LKUP_RET_PROHIBIT:
+		return drop(SLUICE_DROP_NO_ROUTE);
+	case BPF_FIB_LKUP_RET_FWD_DISABLED:
+		return drop(SLUICE_DROP_FORWARDING_DISABLED);
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return drop(SLUICE_DROP_FRAG_NEEDED);
+	default: /* not forwarded (local), needs LWT encapsulation */
+		count(SLUICE_CTR_PASS_FIB_LOCAL);
+		return XDP_PASS;
+	}
+
+	if (fib.ifindex != ctx->ingress_ifindex &&
+	    !bpf_map_lookup_elem(&sluice_tx_ports_v1, &fib.ifindex)) {
+		count(SLUICE_CTR_PASS_EGRESS_NOT_ATTACHED);
+		return XDP_PASS;
+	}
+	decrement_ttl(ip);
+	__builtin_memcpy(pkt->eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(pkt->eth->h_source, fib.smac, ETH_ALEN);
+	if (fib.ifindex == ctx->ingress_ifindex) {
+		count(SLUICE_CTR_TX);
+		return XDP_TX;
+	}
+	count(SLUICE_CTR_REDIRECT);
+	return bpf_redirect_map(&sluice_tx_ports_v1, fib.ifindex, XDP_PASS);
+}
+
+#endif /* SLUICE_FORWARD_H */

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every map of the datapath. Sizes here are defaults: the control plane
+ * resizes them before load (bpf_map__set_max_entries) from its options.
+ * The control plane pins each map under its pin directory by its name, so
+ * a restarted daemon adopts them; the _v1 suffix is SLUICE_ABI_VERSION.
+ */
+#ifndef SLUICE_MAPS_H
+#define SLUICE_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "sluice_abi.h"
+
+/* {VIP, port, protocol} -> service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct sluice_service_key);
+	__type(value, struct sluice_service);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sluice_services_v1 SEC(".maps");
+
+/* VIP -> number of services on it; tells "VIP, wrong port" from "not ours". */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __be32);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sluice_vips_v1 SEC(".maps");
+
+/* Template of a service's Maglev table: slot 0 holds the table size M,
+ * slots 1..M backend ids. BPF_F_INNER_MAP lets every service have its own M,
+ * so memory follows the service's backend count. */
+struct sluice_maglev_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_INNER_MAP);
+};
+
+/* service id -> that service's Maglev table (swapped whole on change). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__array(values, struct sluice_maglev_table);
+} sluice_maglev_v1 SEC(".maps");
+
+/* backend id -> backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 262144);
+	__type(key, __u32);
+	__type(value, struct sluice_backend);
+} sluice_backends_v1 SEC(".maps");
+
+/* client->VIP tuple -> chosen backend and SNAT binding (flow affinity). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1048576);
+	__type(key, struct sluice_tuple);
+	__type(value, struct sluice_flow);
+} sluice_flows_v1 SEC(".maps");
+
+/* reply tuple -> original VIP/client; also the record of SNAT ports in use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1048576);
+	__type(key, struct sluice_tuple);
+	__type(value, struct sluice_nat);
+} sluice_nat_v1 SEC(".maps");
+
+/* Runtime settings (one entry). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_config);
+} sluice_config_v1 SEC(".maps");
+
+/* ifindex -> ifindex of every interface we may redirect to. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u32);
+} sluice_tx_ports_v1 SEC(".maps");
+
+/* Global counters, indexed by enum sluice_counter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_COUNTER_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sluice_counters_v1 SEC(".maps");
+
+/* Drops, indexed by enum sluice_drop_reason. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_DROP_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sluice_drops_v1 SEC(".maps");
+
+/* Traffic per service id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct sluice_traffic_counters);
+} sluice_service_stats_v1 SEC(".maps");
+
+/* Traffic per backend id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 262144);
+	__type(key, __u32);
+	__type(value, struct sluice_traffic_counters);
+} sluice_backend_stats_v1 SEC(".maps");
+
+#endif /* SLUICE_MAPS_H */

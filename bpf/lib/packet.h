@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Parsing: Ethernet (+ one 802.1Q tag) -> IPv4 -> TCP/UDP ports.
+ * Parsing never fails the packet by itself: it classifies, and the caller
+ * decides (pass what is not ours, drop what is ours but malformed).
+ */
+#ifndef SLUICE_PACKET_H
+#define SLUICE_PACKET_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include "sluice_abi.h"
+
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+/* What the L3/L4 parse found; the values map to a drop reason for VIPs. */
+enum l4_status {
+	L4_OK = 0,
+	L4_NOT_TCP_UDP,
+	L4_IP_HEADER_INVALID,
+	L4_IP_LENGTH_INVALID,
+	L4_FRAGMENT,
+	L4_TRUNCATED,
+};
+
+struct packet {
+	void *data_end;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	__sum16 *l4_check;   /* TCP or UDP checksum field */
+	__be16 *l4_ports;    /* source port, then destination port */
+	struct sluice_tuple tuple;
+	__u32 frame_len;
+};
+
+/* Find the IPv4 header. Returns 0 if there is one, else the counter that
+ * explains why the frame is passed untouched. */
+static __always_inline int parse_ethernet(struct xdp_md *ctx, struct packet *pkt)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	void *cursor = eth + 1;
+	__be16 proto;
+
+	pkt->data_end = data_end;
+	pkt->frame_len = data_end - data;
+	if (cursor > data_end)
+		return SLUICE_CTR_PASS_NOT_IPV4;
+	proto = eth->h_proto;
+	if (proto == bpf_htons(ETH_P_8021Q)) {
+		struct vlan_hdr *vlan = cursor;
+
+		cursor = vlan + 1;
+		if (cursor > data_end)
+			return SLUICE_CTR_PASS_NOT_IPV4;
+		proto = vlan->encapsulated_proto;
+	}
+	if (proto != bpf_htons(ETH_P_IP))
+		return SLUICE_CTR_PASS_NOT_IPV4;
+	if (cursor + sizeof(struct iphdr) > data_end)
+		return SLUICE_CTR_PASS_UNPARSED_IPV4;
+	pkt->eth = eth;
+	pkt->ip = cursor;
+	return 0;
+}
+
+/* Validate the IPv4 header and find the ports. Fills pkt->tuple. */
+static __always_inline enum l4_status parse_l4(struct packet *pkt)
+{
+	struct iphdr *ip = pkt->ip;
+	void *data_end = pkt->data_end;
+	__u32 header_len, total_len;
+	void *l4;
+
+	pkt->tuple.saddr = ip->saddr;
+	pkt->tuple.daddr = ip->daddr;
+	pkt->tuple.protocol = ip->protocol;
+	if (ip->version != 4 || ip->ihl < 5)
+		return L4_IP_HEADER_INVALID;
+	header_len = (ip->ihl & 0x0f) * 4;
+	total_len = bpf_ntohs(ip->tot_len);
+	if (total_len < header_len || (void *)ip + total_len > data_end)
+		return L4_IP_LENGTH_INVALID;
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+		return L4_FRAGMENT;
+
+	l4 = (void *)ip + header_len;
+	if (ip->protocol == IPPROTO_TCP) {
+		struct tcphdr *tcp = l4;
+
+		if ((void *)(tcp + 1) > data_end || total_len < header_len + sizeof(*tcp))
+			return L4_TRUNCATED;
+		pkt->l4_check = &tcp->check;
+	} else if (ip->protocol == IPPROTO_UDP) {
+		struct udphdr *udp = l4;
+
+		if ((void *)(udp + 1) > data_end || total_len < header_len + sizeof(*udp))
+			return L4_TRUNCATED;
+		pkt->l4_check = &udp->check;
+	} else {
+		return L4_NOT_TCP_UDP;
+	}
+	/* TCP and UDP both start with source port, destination port. */
+	pkt->l4_ports = l4;
+	pkt->tuple.sport = pkt->l4_ports[0];
+	pkt->tuple.dport = pkt->l4_ports[1];
+	return L4_OK;
+}
+
+static __always_inline enum sluice_drop_reason drop_reason_of(enum l4_status status)
+{
+	switch (status) {
+	case L4_NOT_TCP_UDP:
+		return SLUICE_DROP_UNSUPPORTED_PROTOCOL;
+	case L4_IP_HEADER_INVALID:
+		return SLUICE_DROP_IP_HEADER_INVALID;
+	case L4_IP_LENGTH_INVALID:
+		return SLUICE_DROP_IP_LENGTH_INVALID;
+	case L4_FRAGMENT:
+		return SLUICE_DROP_FRAGMENT;
+	case L4_TRUNCATED:
+		return SLUICE_DROP_L4_TRUNCATED;
+	default:
+		return SLUICE_DROP_NO_SERVICE;
+	}
+}
+
+#endif /* SLUICE_PACKET_H */

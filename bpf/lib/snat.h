@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * SNAT binding for a new fullnat flow: pick an SNAT address by flow hash,
+ * then probe ports from a hashed start; the first port whose reply tuple is
+ * free wins, claimed atomically with BPF_NOEXIST. The reply tuple includes
+ * the backend, so each (SNAT address, backend) pair has its own port space.
+ */
+#ifndef SLUICE_SNAT_H
+#define SLUICE_SNAT_H
+
+#include "counters.h"
+#include "maglev.h"
+
+/* Returns 0 and fills flow->snat_* on success, else the drop reason. */
+static __always_inline enum sluice_drop_reason
+snat_allocate(const struct sluice_tuple *client, const struct sluice_backend *backend,
+	      __u32 hash, struct sluice_flow *flow, const struct sluice_nat *reverse)
+{
+	__u32 zero = 0;
+	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v1, &zero);
+	__u32 address_count, address_index, range, start, probes, i;
+	struct sluice_tuple reply = {};
+	__be32 snat_address;
+
+	if (!config || config->snat_address_count == 0)
+		return SLUICE_DROP_NO_SNAT_ADDRESS;
+	address_count = config->snat_address_count;
+	if (address_count > SLUICE_MAX_SNAT_ADDRESSES)
+		address_count = SLUICE_MAX_SNAT_ADDRESSES;
+	address_index = hash % address_count;
+	/* Keep clang from merging the mask into the modulo: the verifier needs it. */
+	asm volatile("" : "+r"(address_index));
+	snat_address = config->snat_addresses[address_index & (SLUICE_MAX_SNAT_ADDRESSES - 1)];
+	if (snat_address == 0)
+		return SLUICE_DROP_NO_SNAT_ADDRESS;
+
+	range = (__u32)load_config.snat_port_max - load_config.snat_port_min + 1;
+	start = jhash_2words(hash, flow->backend_id, load_config.flow_hash_seed) % range;
+	probes = load_config.snat_probes;
+
+	reply.saddr = backend->address;
+	reply.daddr = snat_address;
+	reply.sport = backend->port;
+	reply.protocol = client->protocol;
+	for (i = 0; i < SLUICE_MAX_SNAT_PROBES; i++) {
+		if (i >= probes)
+			break;
+		reply.dport = bpf_htons(load_config.snat_port_min + (start + i) % range);
+		if (bpf_map_update_elem(&sluice_nat_v1, &reply, reverse, BPF_NOEXIST) == 0) {
+			flow->snat_address = snat_address;
+			flow->snat_port = reply.dport;
+			return SLUICE_DROP_NONE;
+		}
+		count(SLUICE_CTR_SNAT_PROBE_COLLISION);
+	}
+	return SLUICE_DROP_SNAT_EXHAUSTED;
+}
+
+#endif /* SLUICE_SNAT_H */
