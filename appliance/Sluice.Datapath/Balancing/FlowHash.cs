@@ -23,6 +23,14 @@ public static class FlowHash
         return JHashWords(tuple.SourceAddress.Raw, tuple.DestinationAddress.Raw, ports, seed + InitialValue + (3 << 2));
     }
 
+    /// <summary>The first SNAT port the datapath probes for a new fullnat flow (snat.h).</summary>
+    public static ushort FirstSnatPort(uint flowHash, uint backendId, uint seed, ushort portMin, ushort portMax)
+    {
+        var range = (uint)(portMax - portMin + 1);
+        var start = JHashWords(flowHash, backendId, 0, seed + InitialValue + (2 << 2)) % range;
+        return (ushort)(portMin + start);
+    }
+
     /// <summary>The Maglev slot (0-based) a hash selects in a table of <paramref name="size"/>.</summary>
     public static int Slot(uint hash, int size) => (int)(hash % (uint)size);
 

@@ -1,0 +1,36 @@
+using Xunit;
+
+namespace Sluice.Testing;
+
+/// <summary>
+/// Datapath and end-to-end tests need root. Outside CI they skip and say why; under
+/// CI=true they never skip, so a missing privilege or tool fails the run.
+/// </summary>
+public static class Privileges
+{
+    public static bool IsRoot => Tmds.Linux.LibC.geteuid() == 0;
+
+    public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    public static string? SkipReason => IsRoot || IsCi
+        ? null
+        : "needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN) to load XDP programs and create network namespaces; run the tests as root (under CI=true this fails instead of skipping)";
+}
+
+/// <summary>A fact that needs root; see <see cref="Privileges"/>.</summary>
+public sealed class RootFactAttribute : FactAttribute
+{
+    public RootFactAttribute()
+    {
+        Skip = Privileges.SkipReason;
+    }
+}
+
+/// <summary>A theory that needs root; see <see cref="Privileges"/>.</summary>
+public sealed class RootTheoryAttribute : TheoryAttribute
+{
+    public RootTheoryAttribute()
+    {
+        Skip = Privileges.SkipReason;
+    }
+}

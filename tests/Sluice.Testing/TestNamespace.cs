@@ -1,0 +1,24 @@
+namespace Sluice.Testing;
+
+/// <summary>
+/// A network namespace owned by one test run: a unique name (so parallel runs cannot
+/// collide), deleted on dispose whether the test passed or not. Deleting the namespace
+/// also deletes the veths and XDP attachments inside it.
+/// </summary>
+public sealed class TestNamespace : IDisposable
+{
+    public TestNamespace(string role)
+    {
+        Name = $"sl-{role}-{Environment.ProcessId % 100000}-{Guid.NewGuid().ToString("N")[..6]}";
+        Command.Run("ip", "netns", "add", Name);
+        Exec("ip", "link", "set", "lo", "up");
+    }
+
+    public string Name { get; }
+
+    public string Exec(string file, params string[] arguments) => Command.InNamespace(Name, file, arguments);
+
+    public void Sysctl(string key, string value) => Exec("sysctl", "-qw", $"{key}={value}");
+
+    public void Dispose() => Command.TryRun("ip", "netns", "del", Name);
+}

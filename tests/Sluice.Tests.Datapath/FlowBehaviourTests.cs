@@ -1,0 +1,205 @@
+using System.Net;
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Loading;
+using Sluice.Datapath.Maglev;
+using Sluice.Datapath.Programming;
+using Sluice.Datapath.Testing;
+using Sluice.Testing;
+using Sluice.Testing.Packets;
+
+namespace Sluice.Tests.Datapath;
+
+/// <summary>Behaviour over many packets and programming changes, each test with its own datapath.</summary>
+public sealed class FlowBehaviourTests
+{
+    private static readonly IPAddress Vip = IPAddress.Parse("198.18.100.1");
+
+    private static ServiceSpec Web(params string[] backends) => new(
+        Vip, 80, L4Protocol.Tcp, backends.Select(b => new BackendSpec(IPAddress.Parse(b), 8080)).ToList());
+
+    private static PacketSpec Syn(int client, ushort port) => new()
+    {
+        SourceMac = DatapathEnvironment.ClientMac,
+        DestinationMac = DatapathEnvironment.Cl0Mac,
+        Source = IPAddress.Parse($"198.19.1.{10 + (client % 30)}"),
+        Destination = Vip,
+        SourcePort = port,
+        DestinationPort = 80,
+    };
+
+    private static IPAddress BackendOf(TestRunResult result)
+    {
+        var ip = FrameChecks.Ipv4Offset(result.Output);
+        return new IPAddress(result.Output.AsSpan(ip + 16, 4));
+    }
+
+    [RootFact]
+    public void ThePickedBackendIsTheOneTheCSharpMaglevTablePredicts()
+    {
+        using var env = new DatapathEnvironment();
+        var spec = Web("198.18.2.10", "198.18.2.11", "198.18.2.12", "198.18.2.13", "198.18.2.14");
+        var programmed = env.Apply(spec);
+
+        // The table in the kernel is the one C# builds from the names alone.
+        var built = MaglevTable.Build(spec.Backends.Select(b => new MaglevBackend(b.Name)).ToList(), MaglevTableSizes.For(5), env.Options.FlowHashSeed);
+        var expectedIds = built.Select(i => programmed.BackendIds[spec.Backends[i].Name]).ToArray();
+        Assert.Equal(expectedIds, env.Thread.Run(() => env.Programmer.ReadMaglevTable(spec.Key)));
+
+        for (var flow = 0; flow < 300; flow++)
+        {
+            var syn = Syn(flow, (ushort)(30000 + flow));
+            var result = env.Send(PacketBuilder.Build(syn), "cl0");
+            Assert.Equal(XdpAction.Redirect, result.Action);
+            Assert.Equal(BalancerModel.PickBackend(spec, syn, env.Options.FlowHashSeed).Address, BackendOf(result));
+        }
+    }
+
+    [RootFact]
+    public void AnEstablishedFlowKeepsItsBackendWhenTheBackendSetChanges()
+    {
+        using var env = new DatapathEnvironment();
+        var before = Web("198.18.2.10", "198.18.2.11", "198.18.2.12");
+        env.Apply(before);
+        var flows = Enumerable.Range(0, 200).Select(i => Syn(i, (ushort)(31000 + i))).ToList();
+        var chosen = flows.Select(f => BackendOf(env.Send(PacketBuilder.Build(f), "cl0"))).ToList();
+
+        // Adding two backends reshuffles part of the table...
+        var after = Web("198.18.2.10", "198.18.2.11", "198.18.2.12", "198.18.2.13", "198.18.2.14");
+        env.Apply(after);
+        var moved = flows.Count(f => !BalancerModel.PickBackend(after, f, env.Options.FlowHashSeed).Address
+            .Equals(BalancerModel.PickBackend(before, f, env.Options.FlowHashSeed).Address));
+        Assert.True(moved > 20, $"the change should move many table slots (moved {moved}), or this test proves nothing");
+
+        // ...but every existing flow stays where it was.
+        for (var i = 0; i < flows.Count; i++)
+        {
+            var next = flows[i] with { TcpFlags = 0x10 };
+            Assert.Equal(chosen[i], BackendOf(env.Send(PacketBuilder.Build(next), "cl0")));
+        }
+    }
+
+    [RootFact]
+    public void FlowsOfARemovedBackendAreRehashedAndOthersStay()
+    {
+        using var env = new DatapathEnvironment();
+        env.Apply(Web("198.18.2.10", "198.18.2.11", "198.18.2.12"));
+        var flows = Enumerable.Range(0, 150).Select(i => Syn(i, (ushort)(32000 + i))).ToList();
+        var chosen = flows.Select(f => BackendOf(env.Send(PacketBuilder.Build(f), "cl0"))).ToList();
+        var removed = IPAddress.Parse("198.18.2.11");
+        Assert.Contains(removed, chosen);
+
+        var rehashedBefore = env.Counter(DatapathCounter.FlowRehashed);
+        env.Apply(Web("198.18.2.10", "198.18.2.12"));
+        for (var i = 0; i < flows.Count; i++)
+        {
+            var backend = BackendOf(env.Send(PacketBuilder.Build(flows[i] with { TcpFlags = 0x10 }), "cl0"));
+            if (chosen[i].Equals(removed))
+            {
+                Assert.NotEqual(removed, backend);
+            }
+            else
+            {
+                Assert.Equal(chosen[i], backend);
+            }
+        }
+        Assert.Equal((ulong)chosen.Count(c => c.Equals(removed)), env.Counter(DatapathCounter.FlowRehashed) - rehashedBefore);
+    }
+
+    [RootFact]
+    public void ADrainingBackendKeepsItsFlowsAndGetsNoNewOnes()
+    {
+        using var env = new DatapathEnvironment();
+        var web = Web("198.18.2.10", "198.18.2.11");
+        env.Apply(web);
+        var flows = Enumerable.Range(0, 100).Select(i => Syn(i, (ushort)(33000 + i))).ToList();
+        var chosen = flows.Select(f => BackendOf(env.Send(PacketBuilder.Build(f), "cl0"))).ToList();
+        var draining = IPAddress.Parse("198.18.2.10");
+
+        env.Apply(web with { Backends = [web.Backends[0] with { State = BackendState.Draining }, web.Backends[1]] });
+        for (var i = 0; i < flows.Count; i++)
+        {
+            Assert.Equal(chosen[i], BackendOf(env.Send(PacketBuilder.Build(flows[i] with { TcpFlags = 0x10 }), "cl0")));
+        }
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.NotEqual(draining, BackendOf(env.Send(PacketBuilder.Build(Syn(i, (ushort)(34000 + i))), "cl0")));
+        }
+    }
+
+    [RootFact]
+    public void SnatPortExhaustionIsDroppedAndCounted()
+    {
+        // Two SNAT ports for everything: two flows fit, a third cannot.
+        using var env = new DatapathEnvironment(new DatapathOptions
+        {
+            MaxServices = 16, MaxBackends = 64, FlowTableSize = 1024, SnatPortMin = 40000, SnatPortMax = 40001, SnatProbes = 2,
+        });
+        env.Apply(Web("198.18.2.10"));
+        var first = env.Send(PacketBuilder.Build(Syn(0, 35000)), "cl0");
+        var second = env.Send(PacketBuilder.Build(Syn(1, 35001)), "cl0");
+        Assert.Equal(XdpAction.Redirect, first.Action);
+        Assert.Equal(XdpAction.Redirect, second.Action);
+
+        var dropsBefore = env.Drops(DropReason.SnatExhausted);
+        var third = env.Send(PacketBuilder.Build(Syn(2, 35002)), "cl0");
+        Assert.Equal(XdpAction.Drop, third.Action);
+        Assert.Equal(dropsBefore + 1, env.Drops(DropReason.SnatExhausted));
+
+        // The two admitted flows hold distinct ports of the range and keep working.
+        var ports = env.Thread.Run(() => env.Datapath.Flows.Entries().Select(e => e.Value.SnatPort.ToHost()).Order().ToArray());
+        Assert.Equal(new ushort[] { 40000, 40001 }, ports);
+        Assert.Equal(XdpAction.Redirect, env.Send(PacketBuilder.Build(Syn(0, 35000) with { TcpFlags = 0x10 }), "cl0").Action);
+    }
+
+    [RootFact]
+    public void FullNatWithNoSnatAddressIsDroppedAndCounted()
+    {
+        using var env = new DatapathEnvironment();
+        env.Apply(Web("198.18.2.10"));
+        env.Thread.Run(() => env.Programmer.SetSnatAddresses([]));
+        var before = env.Drops(DropReason.NoSnatAddress);
+        Assert.Equal(XdpAction.Drop, env.Send(PacketBuilder.Build(Syn(0, 36000)), "cl0").Action);
+        Assert.Equal(before + 1, env.Drops(DropReason.NoSnatAddress));
+    }
+
+    [RootFact]
+    public void ServiceAndBackendCountersCountExactlyTheTraffic()
+    {
+        using var env = new DatapathEnvironment();
+        var programmed = env.Apply(Web("198.18.2.10", "198.18.2.11"));
+        var frames = Enumerable.Range(0, 40).Select(i => PacketBuilder.Build(Syn(i % 10, (ushort)(37000 + (i % 10))))).ToList();
+        var bytes = 0UL;
+        foreach (var frame in frames)
+        {
+            env.Send(frame, "cl0");
+            bytes += (ulong)frame.Length;
+        }
+        var service = env.Thread.Run(() => env.Programmer.ServiceCounters(programmed.Id));
+        Assert.Equal(40UL, service.Packets);
+        Assert.Equal(bytes, service.Bytes);
+        Assert.Equal(10UL, service.NewFlows); // 10 distinct (client, port) tuples
+        var perBackend = env.Thread.Run(() => programmed.BackendIds.Values.Select(id => env.Programmer.BackendCounters(id)).ToList());
+        Assert.Equal(40UL, perBackend.Aggregate(0UL, (sum, c) => sum + c.Packets));
+        Assert.Equal(10UL, perBackend.Aggregate(0UL, (sum, c) => sum + c.NewFlows));
+    }
+
+    [RootFact]
+    public void RemovingAServiceStopsItAndKeepsItsVipForOthers()
+    {
+        using var env = new DatapathEnvironment();
+        var web = Web("198.18.2.10");
+        var dns = new ServiceSpec(Vip, 53, L4Protocol.Udp, [new BackendSpec(IPAddress.Parse("198.18.2.13"), 53)]) { Mode = ServiceMode.Dnat };
+        env.Apply(web);
+        env.Apply(dns);
+        env.Thread.Run(() => env.Programmer.Remove(web.Key));
+        var before = env.Drops(DropReason.NoService);
+        Assert.Equal(XdpAction.Drop, env.Send(PacketBuilder.Build(Syn(0, 38000)), "cl0").Action);
+        Assert.Equal(before + 1, env.Drops(DropReason.NoService));
+
+        env.Thread.Run(() => env.Programmer.Remove(dns.Key));
+        var frame = PacketBuilder.Build(Syn(0, 38001));
+        var result = env.Send(frame, "cl0");
+        Assert.Equal(XdpAction.Pass, result.Action); // no longer a VIP at all
+        Assert.Equal(frame, result.Output);
+    }
+}

@@ -1,0 +1,20 @@
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Testing;
+using Sluice.Testing.Packets;
+
+namespace Sluice.Tests.Datapath;
+
+/// <summary>One frame into the program and what must come out.</summary>
+/// <param name="Expected">The expected output frame; null means "byte-identical to the input".</param>
+/// <param name="Drop">For drops: the reason whose counter must rise by exactly one.</param>
+/// <param name="Counter">A global counter that must rise by at least one.</param>
+public sealed record PacketStep(
+    PacketSpec Input,
+    string Ingress,
+    XdpAction Verdict,
+    PacketSpec? Expected = null,
+    DropReason? Drop = null,
+    DatapathCounter? Counter = null);
+
+/// <summary>A named case: steps run in order against the same datapath.</summary>
+public sealed record PacketCase(string Name, IReadOnlyList<PacketStep> Steps);

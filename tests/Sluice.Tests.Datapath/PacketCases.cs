@@ -1,0 +1,253 @@
+using System.Net;
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Programming;
+using Sluice.Datapath.Testing;
+using Sluice.Testing.Packets;
+using static Sluice.Tests.Datapath.DatapathEnvironment;
+using static Sluice.Tests.Datapath.ProgrammedEnvironment;
+
+namespace Sluice.Tests.Datapath;
+
+/// <summary>
+/// The table of packet cases. Each is built when it runs, against the environment,
+/// because the expected backend and SNAT port come from <see cref="BalancerModel"/>.
+/// </summary>
+public static class PacketCases
+{
+    private static readonly IPAddress Client = IPAddress.Parse("198.19.1.10");
+    private static readonly IPAddress OtherHost = IPAddress.Parse("198.18.2.10");
+
+    public static readonly IReadOnlyDictionary<string, Func<DatapathEnvironment, PacketCase>> All = new Dictionary<string, Func<DatapathEnvironment, PacketCase>>
+    {
+        // --- Not ours: passed byte-identical -------------------------------------
+        ["arp passes untouched"] = env => Unchanged(Raw(ArpFrame()), DatapathCounter.PassNotIpv4),
+        ["ipv6 passes untouched"] = env => Unchanged(Raw(Ipv6Frame()), DatapathCounter.PassNotIpv4),
+        // The kernel delivers nothing shorter than an Ethernet header (nor does BPF_PROG_TEST_RUN).
+        ["ethernet header alone passes untouched"] = env => Unchanged(Raw([0x02, 0, 0, 0, 0x01, 0x01, 0x02, 0, 0, 0, 0x01, 0xaa, 0x08, 0x00]), DatapathCounter.PassUnparsedIpv4),
+        ["802.1Q tag cut short passes untouched"] = env => Unchanged(Raw([0x02, 0, 0, 0, 0x01, 0x01, 0x02, 0, 0, 0, 0x01, 0xaa, 0x81, 0x00, 0x00]), DatapathCounter.PassNotIpv4),
+        ["ipv4 shorter than its header passes untouched"] = env => Unchanged(ToVip(env) with { TruncateTo = 14 + 12 }, DatapathCounter.PassUnparsedIpv4),
+        ["tcp to a non-VIP passes untouched"] = env => Unchanged(ToVip(env) with { Destination = OtherHost }, DatapathCounter.PassNotService),
+        ["udp to a non-VIP passes untouched"] = env => Unchanged(Udp(env, WebFullNat) with { Destination = OtherHost }, DatapathCounter.PassNotService),
+        ["icmp to a non-VIP passes untouched"] = env => Unchanged(ToVip(env) with { Protocol = PacketBuilder.Icmp, Destination = OtherHost }, DatapathCounter.PassNotService),
+        ["fragment to a non-VIP passes untouched"] = env => Unchanged(ToVip(env) with { Destination = OtherHost, FlagsAndOffset = 0x2000 }, DatapathCounter.PassNotService),
+        ["bad IHL to a non-VIP passes untouched"] = env => Unchanged(ToVip(env) with { Destination = OtherHost, IhlOverride = 4 }, DatapathCounter.PassNotService),
+        ["802.1ad outer tag passes untouched"] = env => Unchanged(ToVip(env) with { VlanTags = [100], VlanEtherType = 0x88a8 }, DatapathCounter.PassNotIpv4),
+        ["two 802.1Q tags pass untouched"] = env => Unchanged(ToVip(env) with { VlanTags = [100, 200] }, DatapathCounter.PassNotIpv4),
+        ["reply with no NAT entry passes untouched"] = env => Unchanged(
+            ToVip(env) with { Source = IPAddress.Parse("198.18.2.10"), SourcePort = 8080, Destination = SnatAddress, DestinationPort = 1 },
+            DatapathCounter.PassNotService, "be0"),
+
+        // --- Addressed to a VIP but not servable: dropped with a reason --------------
+        ["VIP on a port with no service"] = env => Dropped(ToVip(env) with { DestinationPort = 81 }, DropReason.NoService),
+        ["VIP port of a tcp service, sent as udp"] = env => Dropped(Udp(env, WebFullNat), DropReason.NoService),
+        ["icmp to a VIP"] = env => Dropped(ToVip(env) with { Protocol = PacketBuilder.Icmp }, DropReason.UnsupportedProtocol),
+        ["IHL below 5 to a VIP"] = env => Dropped(ToVip(env) with { IhlOverride = 4 }, DropReason.IpHeaderInvalid),
+        ["IP version 6 inside an IPv4 ethertype"] = env => Dropped(ToVip(env) with { IpVersionOverride = 6 }, DropReason.IpHeaderInvalid),
+        ["total length beyond the frame"] = env => Dropped(ToVip(env) with { TotalLengthAdjust = 40 }, DropReason.IpLengthInvalid),
+        ["total length below the header"] = env => Dropped(ToVip(env) with { TotalLengthAdjust = -30 }, DropReason.IpLengthInvalid),
+        ["first fragment to a VIP"] = env => Dropped(ToVip(env) with { FlagsAndOffset = 0x2000 }, DropReason.Fragment),
+        ["non-first fragment to a VIP"] = env => Dropped(ToVip(env) with { FlagsAndOffset = 0x0010 }, DropReason.Fragment),
+        ["tcp header cut short"] = env => Dropped(ToVip(env) with { TruncateTo = 14 + 20 + 10 }, DropReason.IpLengthInvalid),
+        ["tcp header beyond total length"] = env => Dropped(ToVip(env) with { TotalLengthAdjust = -10, TrailingPadding = 10 }, DropReason.L4Truncated),
+        ["udp header beyond total length"] = env => Dropped(Udp(env, DnsDnat) with { TotalLengthAdjust = -4, TrailingPadding = 4 }, DropReason.L4Truncated),
+        ["ttl 1 to a VIP"] = env => Dropped(ToVip(env) with { Ttl = 1 }, DropReason.TtlExceeded),
+        ["ttl 0 to a VIP"] = env => Dropped(ToVip(env) with { Ttl = 0 }, DropReason.TtlExceeded),
+        ["service with no backends"] = env => Dropped(ToVip(env, Empty), DropReason.NoBackend),
+        ["backend behind a blackhole route"] = env => Dropped(ToVip(env, Blackholed), DropReason.NoRoute),
+        ["ingress with forwarding disabled"] = env => Dropped(ToVip(env), DropReason.ForwardingDisabled, "nf0"),
+        ["rewritten packet above the egress MTU"] = env => Dropped(ToVip(env) with { Payload = new byte[1500] }, DropReason.FragmentationNeeded),
+
+        // --- Balanced: rewritten and forwarded --------------------------------------
+        ["fullnat tcp syn to a backend"] = env => Case(FullNatForward(env, ToVip(env))),
+        ["fullnat tcp with payload"] = env => Case(FullNatForward(env, ToVip(env) with { TcpFlags = 0x18, Payload = "GET / HTTP/1.0\r\n\r\n"u8.ToArray() })),
+        ["fullnat udp"] = env => Case(FullNatForward(env, Udp(env, UdpFullNat) with { Payload = [1, 2, 3, 4, 5] }, UdpFullNat)),
+        ["fullnat udp without checksum stays without"] = env => Case(FullNatForward(env, Udp(env, UdpFullNat) with { UdpNoChecksum = true, Payload = [9, 9] }, UdpFullNat)),
+        ["fullnat second packet of a flow hits the flow"] = env =>
+        {
+            var syn = ToVip(env);
+            var first = FullNatForward(env, syn);
+            var ack = FullNatForward(env, syn with { TcpFlags = 0x10, TcpSequence = 1001 });
+            return new PacketCase("", [first, ack with { Counter = DatapathCounter.FlowHit }]);
+        },
+        ["fullnat reply returns as VIP:port to the client"] = env =>
+        {
+            var syn = ToVip(env);
+            var forward = FullNatForward(env, syn);
+            var sent = forward.Expected!;
+            var reply = new PacketSpec
+            {
+                SourceMac = BackendMac, DestinationMac = Be0Mac,
+                Source = sent.Destination, SourcePort = sent.DestinationPort,
+                Destination = sent.Source, DestinationPort = sent.SourcePort,
+                Protocol = PacketBuilder.Tcp, TcpFlags = 0x12, Ttl = 64,
+            };
+            var back = reply with
+            {
+                SourceMac = Cl0Mac, DestinationMac = ClientMac,
+                Source = syn.Destination, SourcePort = syn.DestinationPort,
+                Destination = syn.Source, DestinationPort = syn.SourcePort, Ttl = 63,
+            };
+            return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Redirect, back, Counter: DatapathCounter.ReplyNat)]);
+        },
+        ["reply with ttl 1 is dropped"] = env =>
+        {
+            var forward = FullNatForward(env, ToVip(env));
+            var sent = forward.Expected!;
+            var reply = new PacketSpec
+            {
+                Source = sent.Destination, SourcePort = sent.DestinationPort, Destination = sent.Source,
+                DestinationPort = sent.SourcePort, Protocol = PacketBuilder.Tcp, Ttl = 1,
+            };
+            return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Drop, Drop: DropReason.TtlExceeded)]);
+        },
+        ["dnat udp keeps the client as source"] = env => Case(DnatForward(env, Udp(env, DnsDnat) with { Payload = [0xab, 0xcd] }, DnsDnat)),
+        ["dnat udp without checksum stays without"] = env => Case(DnatForward(env, Udp(env, DnsDnat) with { UdpNoChecksum = true }, DnsDnat)),
+        ["dnat reply returns as VIP:port"] = env =>
+        {
+            var query = Udp(env, DnsDnat) with { Payload = [1] };
+            var forward = DnatForward(env, query, DnsDnat);
+            var sent = forward.Expected!;
+            var reply = new PacketSpec
+            {
+                SourceMac = BackendMac, DestinationMac = Be0Mac, Protocol = PacketBuilder.Udp,
+                Source = sent.Destination, SourcePort = sent.DestinationPort,
+                Destination = query.Source, DestinationPort = query.SourcePort, Payload = [2, 3],
+            };
+            var back = reply with
+            {
+                SourceMac = Cl0Mac, DestinationMac = ClientMac,
+                Source = query.Destination, SourcePort = query.DestinationPort, Ttl = 63,
+            };
+            return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Redirect, back, Counter: DatapathCounter.ReplyNat)]);
+        },
+        ["dnat udp reply without checksum stays without"] = env =>
+        {
+            var query = Udp(env, DnsDnat);
+            var forward = DnatForward(env, query, DnsDnat);
+            var reply = new PacketSpec
+            {
+                Protocol = PacketBuilder.Udp, UdpNoChecksum = true, SourceMac = BackendMac, DestinationMac = Be0Mac,
+                Source = forward.Expected!.Destination, SourcePort = forward.Expected.DestinationPort,
+                Destination = query.Source, DestinationPort = query.SourcePort,
+            };
+            var back = reply with { SourceMac = Cl0Mac, DestinationMac = ClientMac, Source = query.Destination, SourcePort = query.DestinationPort, Ttl = 63 };
+            return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Redirect, back)]);
+        },
+        ["ip options are kept and skipped"] = env => Case(FullNatForward(env, ToVip(env) with { IpOptions = [0x01, 0x01, 0x01, 0x00] })),
+        ["longest ip options (IHL 15)"] = env => Case(FullNatForward(env, ToVip(env) with { IpOptions = Enumerable.Repeat((byte)0x01, 40).ToArray() })),
+        ["802.1Q tagged frame keeps its tag"] = env => Case(FullNatForward(env, ToVip(env) with { VlanTags = [0x0064] })),
+        ["ethernet padding is kept and not summed"] = env => Case(DnatForward(env, Udp(env, DnsDnat) with { TrailingPadding = 14 }, DnsDnat)),
+        ["backend on the ingress link leaves by XDP_TX"] = env =>
+        {
+            var input = ToVip(env) with { Source = IPAddress.Parse("198.18.2.50"), SourceMac = BackendMac, DestinationMac = Be0Mac };
+            var step = FullNatForward(env, input);
+            return Case(step with { Ingress = "be0", Verdict = XdpAction.Tx, Counter = DatapathCounter.Transmitted });
+        },
+        ["no neighbour yet: rewritten, handed to the kernel untouched otherwise"] = env =>
+        {
+            var step = FullNatForward(env, ToVip(env, Unresolved), Unresolved);
+            var expected = step.Expected! with { SourceMac = step.Input.SourceMac, DestinationMac = step.Input.DestinationMac, Ttl = step.Input.Ttl };
+            return Case(step with { Verdict = XdpAction.Pass, Expected = expected, Counter = DatapathCounter.PassNoNeighbour });
+        },
+        ["egress without XDP: rewritten, handed to the kernel"] = env =>
+        {
+            var step = FullNatForward(env, ToVip(env, Unattached), Unattached);
+            var expected = step.Expected! with { SourceMac = step.Input.SourceMac, DestinationMac = step.Input.DestinationMac, Ttl = step.Input.Ttl };
+            return Case(step with { Verdict = XdpAction.Pass, Expected = expected, Counter = DatapathCounter.PassEgressNotAttached });
+        },
+        ["client affinity: one client, two ports, one backend"] = env =>
+        {
+            var first = ToVip(env, StickyDnat);
+            var second = first with { SourcePort = env.NextClientPort() };
+            return new PacketCase("", [DnatForward(env, first, StickyDnat), DnatForward(env, second, StickyDnat)]);
+        },
+    };
+
+    // --- Builders -------------------------------------------------------------------
+
+    private static PacketSpec ToVip(DatapathEnvironment env, ServiceSpec? service = null)
+    {
+        service ??= WebFullNat;
+        return new PacketSpec
+        {
+            SourceMac = ClientMac,
+            DestinationMac = Cl0Mac,
+            Source = Client,
+            Destination = service.Vip,
+            Protocol = (byte)service.Protocol,
+            SourcePort = env.NextClientPort(),
+            DestinationPort = service.Port,
+        };
+    }
+
+    private static PacketSpec Udp(DatapathEnvironment env, ServiceSpec service) =>
+        ToVip(env, service) with { Protocol = PacketBuilder.Udp };
+
+    private static PacketStep FullNatForward(DatapathEnvironment env, PacketSpec input, ServiceSpec? service = null)
+    {
+        service ??= WebFullNat;
+        var backend = BalancerModel.PickBackend(service, input, env.Options.FlowHashSeed);
+        var backendId = env.Programmer.Services[service.Key].BackendIds[backend.Name];
+        var port = BalancerModel.FirstSnatPort(service, input, backendId, env.Options);
+        var expected = input with
+        {
+            SourceMac = Be0Mac,
+            DestinationMac = BackendMac,
+            Source = SnatAddress,
+            SourcePort = port,
+            Destination = backend.Address,
+            DestinationPort = backend.Port,
+            Ttl = (byte)(input.Ttl - 1),
+        };
+        return new PacketStep(input, "cl0", XdpAction.Redirect, expected, Counter: DatapathCounter.Redirected);
+    }
+
+    private static PacketStep DnatForward(DatapathEnvironment env, PacketSpec input, ServiceSpec service)
+    {
+        var backend = BalancerModel.PickBackend(service, input, env.Options.FlowHashSeed);
+        var expected = input with
+        {
+            SourceMac = Be0Mac,
+            DestinationMac = BackendMac,
+            Destination = backend.Address,
+            DestinationPort = backend.Port,
+            Ttl = (byte)(input.Ttl - 1),
+        };
+        return new PacketStep(input, "cl0", XdpAction.Redirect, expected, Counter: DatapathCounter.Redirected);
+    }
+
+    private static PacketCase Case(PacketStep step) => new("", [step]);
+
+    private static PacketCase Unchanged(PacketSpec input, DatapathCounter counter, string ingress = "cl0") =>
+        Case(new PacketStep(input, ingress, XdpAction.Pass, Counter: counter));
+
+    private static PacketCase Unchanged(RawFrame frame, DatapathCounter counter) =>
+        Case(new PacketStep(frame.AsSpec(), "cl0", XdpAction.Pass, Counter: counter));
+
+    private static PacketCase Dropped(PacketSpec input, DropReason reason, string ingress = "cl0") =>
+        Case(new PacketStep(input, ingress, XdpAction.Drop, Drop: reason));
+
+    private static RawFrame Raw(byte[] bytes) => new(bytes);
+
+    private static byte[] ArpFrame() =>
+    [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0x01, 0xaa, 0x08, 0x06,
+        0, 1, 8, 0, 6, 4, 0, 1, 0x02, 0, 0, 0, 0x01, 0xaa, 198, 19, 1, 10, 0, 0, 0, 0, 0, 0, 198, 18, 100, 1,
+    ];
+
+    private static byte[] Ipv6Frame()
+    {
+        var frame = new byte[14 + 40 + 8];
+        new byte[] { 0x02, 0, 0, 0, 0x01, 0x01, 0x02, 0, 0, 0, 0x01, 0xaa, 0x86, 0xdd, 0x60 }.CopyTo(frame, 0);
+        frame[14 + 5] = 8;  // payload length
+        frame[14 + 6] = 17; // UDP
+        frame[14 + 7] = 64;
+        return frame;
+    }
+}
+
+/// <summary>A frame given as raw bytes (ARP, IPv6, runts): carried through PacketSpec.</summary>
+public sealed record RawFrame(byte[] Bytes)
+{
+    public PacketSpec AsSpec() => new() { Source = IPAddress.Any, Destination = IPAddress.Any, RawBytes = Bytes };
+}

@@ -1,0 +1,50 @@
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Testing;
+using Sluice.Testing;
+using Sluice.Testing.Packets;
+
+namespace Sluice.Tests.Datapath;
+
+/// <summary>Every case of <see cref="PacketCases"/>: exact verdict, exact output bytes, counted reason.</summary>
+public sealed class PacketTableTests(ProgrammedEnvironment fixture) : IClassFixture<ProgrammedEnvironment>
+{
+    public static TheoryData<string> CaseNames => new(PacketCases.All.Keys);
+
+    [Fact]
+    public void TheTableHasAtLeastFortyCases() => Assert.True(PacketCases.All.Count >= 40, $"{PacketCases.All.Count} cases");
+
+    [RootTheory]
+    [MemberData(nameof(CaseNames))]
+    public void Packet(string name)
+    {
+        var env = fixture.Env;
+        var packetCase = PacketCases.All[name](env);
+        foreach (var step in packetCase.Steps)
+        {
+            var input = PacketBuilder.Build(step.Input);
+            var dropsBefore = step.Drop is { } reason ? env.Drops(reason) : 0;
+            var counterBefore = step.Counter is { } counter ? env.Counter(counter) : 0;
+
+            var result = env.Send(input, step.Ingress);
+
+            Assert.Equal(step.Verdict, result.Action);
+            if (step.Verdict != XdpAction.Drop)
+            {
+                var expected = step.Expected is null ? input : PacketBuilder.Build(step.Expected);
+                Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(result.Output));
+                if (step.Expected is not null)
+                {
+                    Assert.True(FrameChecks.ChecksumsValid(result.Output), "output checksums must verify");
+                }
+            }
+            if (step.Drop is { } dropReason)
+            {
+                Assert.Equal(dropsBefore + 1, env.Drops(dropReason));
+            }
+            if (step.Counter is { } expectedCounter)
+            {
+                Assert.True(env.Counter(expectedCounter) > counterBefore, $"counter {expectedCounter} should have risen");
+            }
+        }
+    }
+}
