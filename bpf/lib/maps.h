@@ -81,7 +81,9 @@ struct {
 	__type(value, struct sluice_config);
 } sluice_config_v1 SEC(".maps");
 
-/* ifindex -> ifindex of every interface we may redirect to. */
+/* ifindex -> ifindex of every interface we may redirect to. Not pinned: the
+ * kernel adds BPF_F_RDONLY_PROG to devmaps, which libbpf 1.1 then takes for an
+ * incompatible pin; the loader refills it before attaching. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
 	__uint(max_entries, 64);

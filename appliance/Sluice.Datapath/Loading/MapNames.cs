@@ -16,9 +16,11 @@ public static class MapNames
     public const string ServiceStats = "sluice_service_stats_v1";
     public const string BackendStats = "sluice_backend_stats_v1";
 
-    public static readonly IReadOnlyList<string> All =
+    /// <summary>The maps pinned under the pin directory. tx_ports is rebuilt at every load
+    /// instead (libbpf 1.1 cannot reuse a pinned devmap).</summary>
+    public static readonly IReadOnlyList<string> Pinned =
     [
-        Services, Vips, Maglev, Backends, Flows, Nat, Config, TxPorts, Counters, Drops, ServiceStats, BackendStats,
+        Services, Vips, Maglev, Backends, Flows, Nat, Config, Counters, Drops, ServiceStats, BackendStats,
     ];
 
     public const string ProgramName = "sluice_xdp";

@@ -8,6 +8,26 @@ public sealed unsafe partial class XdpDatapath
     private const int EOPNOTSUPP = 95;
 
     /// <summary>
+    /// Registers every interface as a redirect target, then attaches to each: a program
+    /// replacing a running one can redirect to all of them from its first packet.
+    /// </summary>
+    public IReadOnlyDictionary<string, AttachMode> AttachAll(IReadOnlyList<string> interfaceNames, AttachMode requested = AttachMode.Native)
+    {
+        foreach (var name in interfaceNames)
+        {
+            RegisterTxPort(name);
+        }
+        return interfaceNames.ToDictionary(name => name, name => Attach(name, requested));
+    }
+
+    /// <summary>Lets the program redirect to this interface (it must run XDP too, or have NAPI).</summary>
+    public void RegisterTxPort(string interfaceName)
+    {
+        var ifindex = InterfaceIndex(interfaceName);
+        TxPorts.Update(ifindex, ifindex);
+    }
+
+    /// <summary>
     /// Attaches (or atomically replaces whatever program is attached) on the interface,
     /// in the calling thread's network namespace, and registers it as a redirect target.
     /// Native mode falls back to generic only when the driver lacks native XDP, loudly.

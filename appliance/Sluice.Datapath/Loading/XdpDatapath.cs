@@ -89,7 +89,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         if (options.PinPath is not null)
         {
             BpfFilesystem.EnsurePinDirectory(options.PinPath);
-            adopted = MapNames.All.Any(name => File.Exists(Path.Combine(options.PinPath, name)));
+            adopted = MapNames.Pinned.Any(name => File.Exists(Path.Combine(options.PinPath, name)));
         }
 
         var raw = Libbpf.ObjectOpenFile(options.ObjectPath, 0);
@@ -140,13 +140,17 @@ public sealed unsafe partial class XdpDatapath : IDisposable
             if (sizes.TryGetValue(name, out var size))
             {
                 BpfException.ThrowIfNegative(Libbpf.MapSetMaxEntries(map, size), $"size {name}");
+                if (options.PinPath is not null)
+                {
+                    CheckPinnedSize(Path.Combine(options.PinPath, name), size);
+                }
             }
             if (name.EndsWith(".rodata", StringComparison.Ordinal))
             {
                 WriteLoadConfig(map, options);
                 rodataWritten = true;
             }
-            else if (options.PinPath is not null && MapNames.All.Contains(name))
+            else if (options.PinPath is not null && MapNames.Pinned.Contains(name))
             {
                 BpfException.ThrowIfNegative(Libbpf.MapSetPinPath(map, Path.Combine(options.PinPath, name)), $"pin path of {name}");
             }
@@ -154,6 +158,27 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         if (!rodataWritten)
         {
             throw new DatapathException("the XDP object has no .rodata section for its load-time configuration");
+        }
+    }
+
+    /// <summary>A pinned map of another size cannot be adopted: say which and how, before libbpf fails vaguely.</summary>
+    private static void CheckPinnedSize(string pinnedPath, uint wanted)
+    {
+        if (!File.Exists(pinnedPath))
+        {
+            return;
+        }
+        using var pinned = new FileDescriptorHandle(BpfException.ThrowIfNegative(Libbpf.ObjGet(pinnedPath), $"open pinned map {pinnedPath}"));
+        var info = stackalloc byte[128];
+        new Span<byte>(info, 128).Clear();
+        uint length = 128;
+        BpfException.ThrowIfNegative(Libbpf.ObjGetInfoByFd(pinned.Fd, info, &length), $"info of {pinnedPath}");
+        var pinnedEntries = ((uint*)info)[4]; // struct bpf_map_info: type, id, key_size, value_size, max_entries
+        if (pinnedEntries != wanted)
+        {
+            throw new DatapathException(
+                $"pinned map {pinnedPath} holds {pinnedEntries} entries but the configuration asks for {wanted}; " +
+                "keep the old size, or remove the datapath (sluicectl datapath remove) to start afresh, losing its flows");
         }
     }
 
@@ -191,7 +216,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
     /// <summary>Removes the pinned maps: the explicit end of the datapath's state.</summary>
     public static void Unpin(string pinPath)
     {
-        foreach (var name in MapNames.All)
+        foreach (var name in MapNames.Pinned)
         {
             File.Delete(Path.Combine(pinPath, name));
         }
