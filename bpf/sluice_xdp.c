@@ -18,7 +18,7 @@ int sluice_xdp(struct xdp_md *ctx)
 	enum l4_status status;
 	int pass_reason;
 
-	count(SLUICE_CTR_RX);
+	count(SLUICE_CTR_RECEIVED);
 	pass_reason = parse_ethernet(ctx, &pkt);
 	if (pass_reason) {
 		count(pass_reason);

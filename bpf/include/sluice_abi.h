@@ -128,16 +128,16 @@ struct sluice_traffic_counters {
 
 /* Global counters: index into the per-CPU counters array. Append only. */
 enum sluice_counter {
-	SLUICE_CTR_RX = 0,                     /* every frame seen */
+	SLUICE_CTR_RECEIVED = 0,                     /* every frame seen */
 	SLUICE_CTR_PASS_NOT_IPV4 = 1,          /* ARP, IPv6, QinQ, runt frames */
 	SLUICE_CTR_PASS_UNPARSED_IPV4 = 2,     /* shorter than an IPv4 header */
 	SLUICE_CTR_PASS_NOT_SERVICE = 3,       /* IPv4, not ours: untouched */
 	SLUICE_CTR_PASS_NO_NEIGHBOUR = 4,      /* rewritten, kernel resolves next hop */
 	SLUICE_CTR_PASS_FIB_LOCAL = 5,         /* rewritten, kernel delivers (local/LWT) */
 	SLUICE_CTR_PASS_EGRESS_NOT_ATTACHED = 6, /* rewritten, egress not in tx_ports */
-	SLUICE_CTR_TX = 7,
-	SLUICE_CTR_REDIRECT = 8,
-	SLUICE_CTR_DROP = 9,
+	SLUICE_CTR_TRANSMITTED = 7,
+	SLUICE_CTR_REDIRECTED = 8,
+	SLUICE_CTR_DROPPED = 9,
 	SLUICE_CTR_FLOW_HIT = 10,
 	SLUICE_CTR_FLOW_NEW = 11,
 	SLUICE_CTR_FLOW_REHASHED = 12,         /* flow's backend was removed */
@@ -162,7 +162,7 @@ enum sluice_drop_reason {
 	SLUICE_DROP_FLOW_INSERT_FAILED = 11,
 	SLUICE_DROP_NO_ROUTE = 12,           /* FIB: blackhole, unreachable, prohibit */
 	SLUICE_DROP_FORWARDING_DISABLED = 13,
-	SLUICE_DROP_FRAG_NEEDED = 14,        /* rewritten packet exceeds egress MTU */
+	SLUICE_DROP_FRAGMENTATION_NEEDED = 14,        /* rewritten packet exceeds egress MTU */
 	SLUICE_DROP_MAX,
 };
 

@@ -22,7 +22,7 @@ static __always_inline int drop(enum sluice_drop_reason reason)
 
 	if (value)
 		*value += 1;
-	count(SLUICE_CTR_DROP);
+	count(SLUICE_CTR_DROPPED);
 	return XDP_DROP;
 }
 

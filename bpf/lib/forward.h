@@ -52,7 +52,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt)
 	case BPF_FIB_LKUP_RET_FWD_DISABLED:
 		return drop(SLUICE_DROP_FORWARDING_DISABLED);
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
-		return drop(SLUICE_DROP_FRAG_NEEDED);
+		return drop(SLUICE_DROP_FRAGMENTATION_NEEDED);
 	default: /* not forwarded (local), needs LWT encapsulation */
 		count(SLUICE_CTR_PASS_FIB_LOCAL);
 		return XDP_PASS;
@@ -67,10 +67,10 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt)
 	__builtin_memcpy(pkt->eth->h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(pkt->eth->h_source, fib.smac, ETH_ALEN);
 	if (fib.ifindex == ctx->ingress_ifindex) {
-		count(SLUICE_CTR_TX);
+		count(SLUICE_CTR_TRANSMITTED);
 		return XDP_TX;
 	}
-	count(SLUICE_CTR_REDIRECT);
+	count(SLUICE_CTR_REDIRECTED);
 	return bpf_redirect_map(&sluice_tx_ports_v1, fib.ifindex, XDP_PASS);
 }
 
