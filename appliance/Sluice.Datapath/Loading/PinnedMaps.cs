@@ -1,0 +1,83 @@
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Interop;
+using Sluice.Datapath.Maps;
+
+namespace Sluice.Datapath.Loading;
+
+/// <summary>
+/// The pinned maps opened directly from bpffs, without loading a program: how a tool
+/// reads what the datapath is doing while no control plane runs.
+/// </summary>
+public sealed unsafe class PinnedMaps : IDisposable
+{
+    private readonly List<FileDescriptorHandle> handles = [];
+
+    private PinnedMaps(string pinPath)
+    {
+        PinPath = pinPath;
+        Services = new(MapNames.Services, OpenMap(MapNames.Services));
+        var backendsFd = OpenMap(MapNames.Backends);
+        Backends = new(MapNames.Backends, backendsFd);
+        BackendCapacity = MaxEntries(backendsFd);
+        Flows = new(MapNames.Flows, OpenMap(MapNames.Flows));
+        Nat = new(MapNames.Nat, OpenMap(MapNames.Nat));
+        Counters = new(MapNames.Counters, OpenMap(MapNames.Counters));
+        Drops = new(MapNames.Drops, OpenMap(MapNames.Drops));
+        ServiceStats = new(MapNames.ServiceStats, OpenMap(MapNames.ServiceStats));
+        BackendStats = new(MapNames.BackendStats, OpenMap(MapNames.BackendStats));
+    }
+
+    public string PinPath { get; }
+
+    public BpfMap<ServiceKey, ServiceEntry> Services { get; }
+
+    public BpfMap<uint, BackendEntry> Backends { get; }
+
+    public uint BackendCapacity { get; }
+
+    public BpfMap<Tuple5, FlowEntry> Flows { get; }
+
+    public BpfMap<Tuple5, NatEntry> Nat { get; }
+
+    public PerCpuArray<ulong> Counters { get; }
+
+    public PerCpuArray<ulong> Drops { get; }
+
+    public PerCpuArray<TrafficCounters> ServiceStats { get; }
+
+    public PerCpuArray<TrafficCounters> BackendStats { get; }
+
+    public static PinnedMaps Open(string pinPath)
+    {
+        if (!File.Exists(Path.Combine(pinPath, MapNames.Services)))
+        {
+            throw new DatapathException($"no Sluice datapath is pinned at {pinPath}");
+        }
+        return new PinnedMaps(pinPath);
+    }
+
+    private int OpenMap(string name)
+    {
+        var path = Path.Combine(PinPath, name);
+        var handle = new FileDescriptorHandle(BpfException.ThrowIfNegative(Libbpf.ObjGet(path), $"open {path}"));
+        handles.Add(handle);
+        return handle.Fd;
+    }
+
+    private static uint MaxEntries(int fd)
+    {
+        var info = stackalloc byte[128];
+        new Span<byte>(info, 128).Clear();
+        uint length = 128;
+        BpfException.ThrowIfNegative(Libbpf.ObjGetInfoByFd(fd, info, &length), "map info");
+        return ((uint*)info)[4]; // struct bpf_map_info: type, id, key_size, value_size, max_entries
+    }
+
+    public void Dispose()
+    {
+        foreach (var handle in handles)
+        {
+            handle.Dispose();
+        }
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs everything Sluice needs to build, run its demo and run its tests on a
+# fresh Debian 12 machine that has only the .NET SDK. Idempotent; needs root.
+set -euo pipefail
+
+packages=(
+  clang llvm libbpf-dev libbpf1 bpftool linux-libc-dev   # building and inspecting the XDP program
+  iproute2 ethtool procps util-linux                      # namespaces, veths, sysctl, nsenter
+  python3 curl                                            # the demo's servers and client
+)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "bootstrap: run as root (it installs packages and mounts bpffs)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The datapath pins its maps on bpffs.
+if ! mount | grep -q "on /sys/fs/bpf type bpf"; then
+  mount -t bpf bpf /sys/fs/bpf
+fi
+
+command -v dotnet >/dev/null || { echo "bootstrap: the .NET SDK (dotnet) is not on PATH" >&2; exit 1; }
+echo "bootstrap: ready (clang $(clang -dumpversion), libbpf $(dpkg-query -W -f='${Version}' libbpf1), dotnet $(dotnet --version))"
