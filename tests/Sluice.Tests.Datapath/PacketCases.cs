@@ -144,17 +144,9 @@ public static class PacketCases
             return Case(step with { Ingress = "be0", Verdict = XdpAction.Tx, Counter = DatapathCounter.Transmitted });
         },
         ["no neighbour yet: rewritten, handed to the kernel untouched otherwise"] = env =>
-        {
-            var step = FullNatForward(env, ToVip(env, Unresolved), Unresolved);
-            var expected = step.Expected! with { SourceMac = step.Input.SourceMac, DestinationMac = step.Input.DestinationMac, Ttl = step.Input.Ttl };
-            return Case(step with { Verdict = XdpAction.Pass, Expected = expected, Counter = DatapathCounter.PassNoNeighbour });
-        },
+            HandedToKernel(FullNatForward(env, ToVip(env, Unresolved), Unresolved), DatapathCounter.PassNoNeighbour),
         ["egress without XDP: rewritten, handed to the kernel"] = env =>
-        {
-            var step = FullNatForward(env, ToVip(env, Unattached), Unattached);
-            var expected = step.Expected! with { SourceMac = step.Input.SourceMac, DestinationMac = step.Input.DestinationMac, Ttl = step.Input.Ttl };
-            return Case(step with { Verdict = XdpAction.Pass, Expected = expected, Counter = DatapathCounter.PassEgressNotAttached });
-        },
+            HandedToKernel(FullNatForward(env, ToVip(env, Unattached), Unattached), DatapathCounter.PassEgressNotAttached),
         ["client affinity: one client, two ports, one backend"] = env =>
         {
             var first = ToVip(env, StickyDnat);
@@ -217,6 +209,13 @@ public static class PacketCases
     }
 
     private static PacketCase Case(PacketStep step) => new("", [step]);
+
+    /// <summary>The rewrite happened, but MACs and TTL are left for the kernel, which forwards it.</summary>
+    private static PacketCase HandedToKernel(PacketStep step, DatapathCounter counter)
+    {
+        var expected = step.Expected! with { SourceMac = step.Input.SourceMac, DestinationMac = step.Input.DestinationMac, Ttl = step.Input.Ttl };
+        return Case(step with { Verdict = XdpAction.Pass, Expected = expected, Counter = counter });
+    }
 
     private static PacketCase Unchanged(PacketSpec input, DatapathCounter counter, string ingress = "cl0") =>
         Case(new PacketStep(input, ingress, XdpAction.Pass, Counter: counter));

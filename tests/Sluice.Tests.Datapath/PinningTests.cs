@@ -129,6 +129,21 @@ public sealed class PinningTests
     }
 
     [RootFact]
+    public void GenericModeIsUsedWhenAskedForAndShowsAsSuch()
+    {
+        using var env = new DatapathEnvironment();
+        env.Thread.Run(() =>
+        {
+            var modes = env.Datapath.AttachAll(["ot0"], AttachMode.Generic);
+            Assert.Equal(AttachMode.Generic, modes["ot0"]);
+            Assert.Equal(env.Datapath.ProgramId, XdpDatapath.AttachedProgramId("ot0"));
+        });
+        Assert.Contains("xdpgeneric", Command.InNamespace(env.NamespaceName, "ip", "-d", "link", "show", "ot0"));
+        env.Thread.Run(() => XdpDatapath.Detach("ot0"));
+        Assert.DoesNotContain("xdp", Command.InNamespace(env.NamespaceName, "ip", "link", "show", "ot0"));
+    }
+
+    [RootFact]
     public void AttachingToAMissingInterfaceNamesIt()
     {
         using var datapath = XdpDatapath.Load(new DatapathOptions { MaxServices = 8, MaxBackends = 8, FlowTableSize = 64 }, NullLogger.Instance);

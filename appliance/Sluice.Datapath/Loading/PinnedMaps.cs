@@ -18,7 +18,7 @@ public sealed unsafe class PinnedMaps : IDisposable
         Services = new(MapNames.Services, OpenMap(MapNames.Services));
         var backendsFd = OpenMap(MapNames.Backends);
         Backends = new(MapNames.Backends, backendsFd);
-        BackendCapacity = MaxEntries(backendsFd);
+        BackendCapacity = MapInfo.MaxEntries(backendsFd, MapNames.Backends);
         Flows = new(MapNames.Flows, OpenMap(MapNames.Flows));
         Nat = new(MapNames.Nat, OpenMap(MapNames.Nat));
         Counters = new(MapNames.Counters, OpenMap(MapNames.Counters));
@@ -62,15 +62,6 @@ public sealed unsafe class PinnedMaps : IDisposable
         var handle = new FileDescriptorHandle(BpfException.ThrowIfNegative(Libbpf.ObjGet(path), $"open {path}"));
         handles.Add(handle);
         return handle.Fd;
-    }
-
-    private static uint MaxEntries(int fd)
-    {
-        var info = stackalloc byte[128];
-        new Span<byte>(info, 128).Clear();
-        uint length = 128;
-        BpfException.ThrowIfNegative(Libbpf.ObjGetInfoByFd(fd, info, &length), "map info");
-        return ((uint*)info)[4]; // struct bpf_map_info: type, id, key_size, value_size, max_entries
     }
 
     public void Dispose()

@@ -169,11 +169,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
             return;
         }
         using var pinned = new FileDescriptorHandle(BpfException.ThrowIfNegative(Libbpf.ObjGet(pinnedPath), $"open pinned map {pinnedPath}"));
-        var info = stackalloc byte[128];
-        new Span<byte>(info, 128).Clear();
-        uint length = 128;
-        BpfException.ThrowIfNegative(Libbpf.ObjGetInfoByFd(pinned.Fd, info, &length), $"info of {pinnedPath}");
-        var pinnedEntries = ((uint*)info)[4]; // struct bpf_map_info: type, id, key_size, value_size, max_entries
+        var pinnedEntries = MapInfo.MaxEntries(pinned.Fd, pinnedPath);
         if (pinnedEntries != wanted)
         {
             throw new DatapathException(

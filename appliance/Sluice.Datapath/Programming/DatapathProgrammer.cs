@@ -139,6 +139,10 @@ public sealed class DatapathProgrammer
     public uint[] ReadMaglevTable(ServiceKey key) =>
         services.TryGetValue(key, out var service) ? MaglevTableMap.Read(datapath.MaglevFd, service.Id) : [];
 
+    /// <summary>Entries of the service's table map as the kernel allocated it (M + 1).</summary>
+    public uint MaglevTableEntries(ServiceKey key) =>
+        services.TryGetValue(key, out var service) ? MaglevTableMap.Entries(datapath.MaglevFd, service.Id) : 0;
+
     public TrafficCounters ServiceCounters(uint serviceId) => Sum(datapath.ServiceStats.Read(serviceId));
 
     public TrafficCounters BackendCounters(uint backendId) => Sum(datapath.BackendStats.Read(backendId));

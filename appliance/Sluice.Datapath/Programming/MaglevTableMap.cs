@@ -47,6 +47,18 @@ internal static unsafe class MaglevTableMap
         }
     }
 
+    /// <summary>The kernel's size of a service's table map in entries (M + 1), 0 if it has none.</summary>
+    public static uint Entries(int outerFd, uint serviceId)
+    {
+        uint mapId;
+        if (Libbpf.MapLookupElem(outerFd, &serviceId, &mapId) < 0)
+        {
+            return 0;
+        }
+        using var table = new FileDescriptorHandle(BpfException.ThrowIfNegative(Libbpf.MapGetFdById(mapId), $"open Maglev table {mapId}"));
+        return MapInfo.MaxEntries(table.Fd, $"Maglev table of service {serviceId}");
+    }
+
     /// <summary>Reads back a service's table: the backend ids of slots 1..M (empty if none).</summary>
     public static uint[] Read(int outerFd, uint serviceId)
     {
