@@ -1,0 +1,25 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Sluice.Model.Services;
+
+namespace Sluice.Model.State;
+
+/// <summary>The one JSON shape of services: API bodies, the state file, ETags.</summary>
+public static class ModelJson
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+
+    public static string Canonical(ServiceDefinition service) => JsonSerializer.Serialize(service, Options);
+
+    /// <summary>A strong ETag of the definition: equal definitions, equal tags.</summary>
+    public static string ETag(ServiceDefinition service) =>
+        "\"" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(Canonical(service))))[..16].ToLowerInvariant() + "\"";
+}
