@@ -70,6 +70,46 @@ public static class ConfigLoader
         return new(errors.Any ? null : config, errors.All);
     }
 
+    /// <summary>The file <c>sluicectl service apply -f</c> takes: <c>services:</c> as in the config file.</summary>
+    public sealed record ServicesFile
+    {
+        public Dictionary<string, Services.ServiceDefinition> Services { get; init; } = [];
+    }
+
+    public static (IReadOnlyDictionary<string, Services.ServiceDefinition>? Services, IReadOnlyList<ValidationError> Errors) ParseServices(string text)
+    {
+        var errors = new ValidationErrors();
+        try
+        {
+            var stream = new YamlStream();
+            stream.Load(new StringReader(text));
+            if (stream.Documents.Count > 0)
+            {
+                UnknownKeys(stream.Documents[0].RootNode, typeof(ServicesFile), "", errors);
+            }
+            if (errors.Any)
+            {
+                return (null, errors.All);
+            }
+            var file = Deserializer.Deserialize<ServicesFile?>(text) ?? new ServicesFile();
+            foreach (var (name, service) in file.Services)
+            {
+                Services.ServiceValidator.ValidateName(name, $"services.{name}", errors);
+                if (service is null) errors.Add($"services.{name}", "must be a service object");
+                else Services.ServiceValidator.Validate(service, $"services.{name}", errors);
+            }
+            return errors.Any ? (null, errors.All) : (file.Services, []);
+        }
+        catch (YamlException ex)
+        {
+            return (null, [new ValidationError($"line {ex.Start.Line}, column {ex.Start.Column}", ex.InnerException?.Message ?? ex.Message)]);
+        }
+        catch (InvalidOperationException ex)
+        {
+            return (null, [new ValidationError("(file)", $"is not valid YAML: {ex.Message}")]);
+        }
+    }
+
     /// <summary>Walks the YAML tree against the config types and reports keys no type declares.</summary>
     private static void UnknownKeys(YamlNode node, Type type, string path, ValidationErrors errors)
     {

@@ -1,0 +1,55 @@
+using System.Reflection;
+using Sluice.Daemon.Datapath;
+using Sluice.Daemon.Reconciling;
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Observability;
+
+namespace Sluice.Daemon.Api;
+
+public sealed record InterfaceStatus(string Name, string Mode, uint AttachedProgramId, bool Ours);
+
+public sealed record DatapathStatus(bool Healthy, string Detail, uint ProgramId, string PinPath, bool AdoptedPinnedMaps, IReadOnlyList<InterfaceStatus> Interfaces);
+
+public sealed record StatusCounts(int Services, int Backends, int Flows);
+
+public sealed record StatusView(
+    DatapathStatus Datapath,
+    StatusCounts Counts,
+    IReadOnlyDictionary<string, ulong> Counters,
+    IReadOnlyDictionary<string, ulong> Drops,
+    IReadOnlyDictionary<string, string> Versions);
+
+/// <summary>GET /api/v1/status: where and how the datapath runs, counts, counters, versions.</summary>
+public static class StatusEndpoints
+{
+    public static RouteGroupBuilder MapStatusEndpoints(this RouteGroupBuilder api)
+    {
+        api.MapGet("/status", Status).WithTags("status").Produces<StatusView>();
+        return api;
+    }
+
+    public static IResult Status(DatapathHost host, Reconciler reconciler)
+    {
+        var datapath = host.Datapath;
+        var (healthy, detail) = host.Health();
+        var snapshot = reconciler.Read(_ => DatapathSnapshot.Read(datapath));
+        var interfaces = host.Attached.Select(a =>
+        {
+            var id = Sluice.Datapath.Loading.XdpDatapath.AttachedProgramId(a.Key);
+            return new InterfaceStatus(a.Key, a.Value.ToString().ToLowerInvariant(), id, id == datapath.ProgramId);
+        }).ToList();
+        return Results.Ok(new StatusView(
+            new DatapathStatus(healthy, detail, datapath.ProgramId, datapath.Options.PinPath ?? "", datapath.AdoptedPinnedMaps, interfaces),
+            new StatusCounts(reconciler.Current.Services.Count, snapshot.Services.Sum(s => s.Backends.Count), snapshot.Flows),
+            snapshot.Counters.ToDictionary(c => Camel(c.Key.ToString()), c => c.Value),
+            snapshot.Drops.ToDictionary(d => Camel(d.Key.ToString()), d => d.Value),
+            new Dictionary<string, string>
+            {
+                ["sluiced"] = typeof(StatusEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown",
+                ["abi"] = "1",
+                ["kernel"] = Environment.OSVersion.Version.ToString(),
+            }));
+    }
+
+    private static string Camel(string name) => char.ToLowerInvariant(name[0]) + name[1..];
+}

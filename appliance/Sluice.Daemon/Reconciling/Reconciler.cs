@@ -1,0 +1,117 @@
+using Sluice.Datapath.Programming;
+using Sluice.Model.Services;
+using Sluice.Model.State;
+
+namespace Sluice.Daemon.Reconciling;
+
+/// <summary>
+/// The single writer of the desired state and the datapath. Every change, from the API,
+/// a config reload or start-up, goes through <see cref="Change"/>: the new state is
+/// computed, its difference programmed (only the changed services), API-owned services
+/// persisted, and only then published. A failure anywhere leaves the old state in force.
+/// </summary>
+public sealed partial class Reconciler(ApiStateStore store, ILogger<Reconciler> logger)
+{
+    private readonly Lock gate = new();
+    private DatapathProgrammer? programmer;
+
+    public DesiredState Current { get; private set; } = DesiredState.Empty;
+
+    /// <summary>Takes over the (possibly adopted) datapath and programs <paramref name="initial"/>, removing what it does not hold.</summary>
+    public void Start(DatapathProgrammer datapath, DesiredState initial)
+    {
+        lock (gate)
+        {
+            programmer = datapath;
+            var wanted = initial.Services.Values.Select(s => SpecMapper.ToSpec(s.Definition).Key).ToHashSet();
+            foreach (var stale in datapath.Services.Keys.Where(k => !wanted.Contains(k)).ToList())
+            {
+                datapath.Remove(stale);
+                Log.RemovedStale(logger, stale.ToString());
+            }
+            foreach (var service in initial.Services.Values)
+            {
+                datapath.Apply(SpecMapper.ToSpec(service.Definition));
+            }
+            Current = initial;
+        }
+    }
+
+    /// <summary>
+    /// Computes a change with <paramref name="decide"/> (which sees the current state and
+    /// returns the next, or null to change nothing) and applies it unless
+    /// <paramref name="dryRun"/>. Returns the state in force afterwards and the plan.
+    /// </summary>
+    public (DesiredState State, ReconcilePlan Plan, T Outcome) Change<T>(Func<DesiredState, (DesiredState? Next, T Outcome)> decide, bool dryRun = false)
+    {
+        lock (gate)
+        {
+            var before = Current;
+            var (next, outcome) = decide(before);
+            if (next is null)
+            {
+                return (before, new ReconcilePlan([], []), outcome);
+            }
+            var plan = ReconcilePlan.Between(before, next);
+            if (dryRun || plan.IsEmpty)
+            {
+                return (before, plan, outcome);
+            }
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            try
+            {
+                Program(plan);
+                if (!ApiServicesEqual(before, next))
+                {
+                    store.Save(next.Of(Owner.Api));
+                }
+            }
+            catch
+            {
+                Program(ReconcilePlan.Between(next, before)); // put back what was in force
+                throw;
+            }
+            Current = next;
+            Log.Reconciled(logger, plan.Upserts.Count, plan.Removals.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return (next, plan, outcome);
+        }
+    }
+
+    private void Program(ReconcilePlan plan)
+    {
+        var datapath = programmer ?? throw new InvalidOperationException("the datapath is not started");
+        foreach (var removed in plan.Removals)
+        {
+            datapath.Remove(SpecMapper.ToSpec(removed.Definition).Key);
+        }
+        foreach (var upsert in plan.Upserts)
+        {
+            datapath.Apply(SpecMapper.ToSpec(upsert.Definition));
+        }
+    }
+
+    private static bool ApiServicesEqual(DesiredState a, DesiredState b)
+    {
+        var left = a.Of(Owner.Api);
+        var right = b.Of(Owner.Api);
+        return left.Count == right.Count && left.All(p => right.TryGetValue(p.Key, out var d) && ModelJson.Canonical(d) == ModelJson.Canonical(p.Value));
+    }
+
+    /// <summary>Reads under the writer's lock (map reads must not race a swap of ids).</summary>
+    public T Read<T>(Func<DatapathProgrammer, T> read)
+    {
+        lock (gate)
+        {
+            return read(programmer ?? throw new InvalidOperationException("the datapath is not started"));
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(200, LogLevel.Information, "reconciled: {Upserts} service(s) programmed, {Removals} removed in {Milliseconds:F2} ms")]
+        public static partial void Reconciled(ILogger logger, int upserts, int removals, double milliseconds);
+
+        [LoggerMessage(201, LogLevel.Information, "removed service {Endpoint}: in the pinned maps but no longer desired")]
+        public static partial void RemovedStale(ILogger logger, string endpoint);
+    }
+}
