@@ -23,7 +23,10 @@ public static class RequestBody
         }
         catch (JsonException ex)
         {
-            var path = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? "body" : ex.Path.TrimStart('$', '.');
+            // A value of the wrong type or an unknown property names its field; broken JSON is the body's fault.
+            var aboutAField = ex.Message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal)
+                || ex.Message.StartsWith("The JSON property", StringComparison.Ordinal);
+            var path = !aboutAField || string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? "body" : ex.Path.TrimStart('$', '.');
             var message = ex.Message.Split(" Path:")[0];
             return (null, Results.ValidationProblem(new Dictionary<string, string[]> { [path] = [message] }));
         }
