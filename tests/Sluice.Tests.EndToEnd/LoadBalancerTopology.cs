@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Datapath.Loading;
 using Sluice.Datapath.Programming;
@@ -7,32 +5,24 @@ using Sluice.Testing;
 
 namespace Sluice.Tests.EndToEnd;
 
-/// <summary>
-/// client -- LB -- three backends, each in a network namespace of its own, with the
-/// Sluice program attached (native XDP) to every LB interface by the C# library:
-///
-///   client c0 198.19.10.2  ---  lbc 198.19.10.1 [LB] lbbN 198.18.1N.1  ---  b0 198.18.1N.2 backend-N
-///
-/// Endpoints have tx checksum offload off (XDP cannot see CHECKSUM_PARTIAL) and GRO on
-/// (XDP redirect into a veth needs NAPI on the receiving peer).
-/// </summary>
-public sealed class LoadBalancerTopology : IDisposable
+/// <summary>The network with the Sluice program attached (native XDP) to every LB interface by the C# library.</summary>
+public sealed class LoadBalancerTopology : NetworkTopology
 {
-    public static readonly IPAddress ClientAddress = IPAddress.Parse("198.19.10.2");
-    public static readonly IPAddress SnatAddress = IPAddress.Parse("198.18.200.1");
-
-    private readonly List<TestNamespace> namespaces = [];
-    private readonly List<NamespaceThread> threads = [];
-
     public LoadBalancerTopology()
     {
-        if (Privileges.SkipReason is not null)
+        if (!Built)
         {
             return;
         }
         try
         {
-            Build();
+            BalancerThread.Run(() =>
+            {
+                Datapath = XdpDatapath.Load(new DatapathOptions { MaxServices = 64, MaxBackends = 256, FlowTableSize = 65536 }, NullLogger.Instance);
+                Programmer = new DatapathProgrammer(Datapath);
+                Programmer.SetSnatAddresses([SnatAddress]);
+                Datapath.AttachAll(BalancerInterfaces, AttachMode.Native);
+            });
         }
         catch
         {
@@ -41,128 +31,18 @@ public sealed class LoadBalancerTopology : IDisposable
         }
     }
 
-    public TestNamespace Client { get; private set; } = null!;
-
-    public TestNamespace Balancer { get; private set; } = null!;
-
-    public IReadOnlyList<TestNamespace> BackendNamespaces { get; private set; } = [];
-
-    public IReadOnlyList<BackendServer> Backends { get; private set; } = [];
-
-    public NamespaceThread ClientThread { get; private set; } = null!;
-
-    public NamespaceThread BalancerThread { get; private set; } = null!;
-
     public XdpDatapath Datapath { get; private set; } = null!;
 
     public DatapathProgrammer Programmer { get; private set; } = null!;
 
     public ProgrammedService Apply(ServiceSpec spec) => BalancerThread.Run(() => Programmer.Apply(spec));
 
-    /// <summary>A socket of the client's network namespace.</summary>
-    public Socket ClientSocket(SocketType type, ProtocolType protocol) => ClientThread.Run(() => new Socket(AddressFamily.InterNetwork, type, protocol));
-
-    public static IPAddress BackendAddress(int n) => IPAddress.Parse($"198.18.1{n}.2");
-
-    private void Build()
+    public override void Dispose()
     {
-        Client = Add(new TestNamespace("e2e-cl"));
-        Balancer = Add(new TestNamespace("e2e-lb"));
-        Balancer.Sysctl("net.ipv4.ip_forward", "1");
-        Balancer.Sysctl("net.ipv4.conf.all.rp_filter", "0");
-        Balancer.Sysctl("net.ipv4.conf.default.rp_filter", "0");
-        Command.Run("ip", "-n", Balancer.Name, "link", "add", "lbc", "type", "veth", "peer", "name", "c0", "netns", Client.Name);
-        Balancer.Exec("ip", "addr", "add", "198.19.10.1/24", "dev", "lbc");
-        Balancer.Exec("ip", "link", "set", "lbc", "up");
-        Client.Exec("ip", "addr", "add", "198.19.10.2/24", "dev", "c0");
-        Client.Exec("ip", "link", "set", "c0", "up");
-        Client.Exec("ip", "route", "add", "198.18.100.0/24", "via", "198.19.10.1");
-        Client.Exec("ethtool", "-K", "c0", "tx", "off", "gro", "on");
-
-        var backendNamespaces = new List<TestNamespace>();
-        for (var n = 1; n <= 3; n++)
-        {
-            var ns = Add(new TestNamespace($"e2e-be{n}"));
-            backendNamespaces.Add(ns);
-            Command.Run("ip", "-n", Balancer.Name, "link", "add", $"lbb{n}", "type", "veth", "peer", "name", "b0", "netns", ns.Name);
-            Balancer.Exec("ip", "addr", "add", $"198.18.1{n}.1/24", "dev", $"lbb{n}");
-            Balancer.Exec("ip", "link", "set", $"lbb{n}", "up");
-            ns.Exec("ip", "addr", "add", $"198.18.1{n}.2/24", "dev", "b0");
-            ns.Exec("ip", "link", "set", "b0", "up");
-            ns.Exec("ip", "route", "add", "198.18.200.0/24", "via", $"198.18.1{n}.1"); // fullnat replies
-            ns.Exec("ip", "route", "add", "198.19.10.0/24", "via", $"198.18.1{n}.1");  // dnat replies
-            ns.Exec("ethtool", "-K", "b0", "tx", "off", "gro", "on");
-        }
-        BackendNamespaces = backendNamespaces;
-
-        ClientThread = AddThread(new NamespaceThread(Client.Name));
-        BalancerThread = AddThread(new NamespaceThread(Balancer.Name));
-        Backends = backendNamespaces.Select((ns, i) =>
-        {
-            var thread = AddThread(new NamespaceThread(ns.Name));
-            return new BackendServer($"backend-{i + 1}", BackendAddress(i + 1), create => thread.Run(create));
-        }).ToList();
-
-        BalancerThread.Run(() =>
-        {
-            Datapath = XdpDatapath.Load(new DatapathOptions { MaxServices = 64, MaxBackends = 256, FlowTableSize = 65536 }, NullLogger.Instance);
-            Programmer = new DatapathProgrammer(Datapath);
-            Programmer.SetSnatAddresses([SnatAddress]);
-            Datapath.AttachAll(["lbc", "lbb1", "lbb2", "lbb3"], AttachMode.Native);
-        });
-    }
-
-    /// <summary>InCsumErrors for TCP and UDP in a namespace: nonzero means a checksum was broken on the way.</summary>
-    public static (long Tcp, long Udp) ChecksumErrors(TestNamespace ns)
-    {
-        var lines = ns.Exec("cat", "/proc/net/snmp").Split('\n');
-        long Read(string protocol)
-        {
-            var rows = lines.Where(l => l.StartsWith(protocol + ":", StringComparison.Ordinal)).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
-            var column = Array.IndexOf(rows[0], "InCsumErrors");
-            return long.Parse(rows[1][column]);
-        }
-        return (Read("Tcp"), Read("Udp"));
-    }
-
-    public void AssertNoChecksumErrors()
-    {
-        foreach (var ns in BackendNamespaces.Append(Client))
-        {
-            Assert.Equal((0L, 0L), ChecksumErrors(ns));
-        }
-    }
-
-    private TestNamespace Add(TestNamespace ns)
-    {
-        namespaces.Add(ns);
-        return ns;
-    }
-
-    private NamespaceThread AddThread(NamespaceThread thread)
-    {
-        threads.Add(thread);
-        return thread;
-    }
-
-    public void Dispose()
-    {
-        foreach (var backend in Backends)
-        {
-            backend.Dispose();
-        }
         if (Datapath is not null)
         {
             BalancerThread.Run(() => Datapath.Dispose());
         }
-        foreach (var thread in threads)
-        {
-            thread.Dispose();
-        }
-        // Deleting the namespaces removes the veths and their XDP attachments too.
-        foreach (var ns in namespaces)
-        {
-            ns.Dispose();
-        }
+        base.Dispose();
     }
 }
