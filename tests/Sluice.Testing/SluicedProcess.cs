@@ -113,6 +113,17 @@ public sealed class SluicedProcess : IDisposable
         return process.ExitCode;
     }
 
+    /// <summary>Waits, bounded, for sluiced to exit by itself; returns its exit code.</summary>
+    public int WaitForExit(TimeSpan within)
+    {
+        if (!process!.WaitForExit(within))
+        {
+            throw new TimeoutException($"sluiced did not exit within {within}:\n{Log()}");
+        }
+        process.WaitForExit();
+        return process.ExitCode;
+    }
+
     public const int SIGHUP = 1;
     public const int SIGTERM = 15;
 

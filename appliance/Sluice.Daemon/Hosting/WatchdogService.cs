@@ -9,15 +9,38 @@ namespace Sluice.Daemon.Hosting;
 /// the datapath is healthy, so systemd restarts a daemon whose program vanished.
 /// STATUS= carries a one-line summary. The hosting package pings nothing itself.
 /// </summary>
-public sealed partial class WatchdogService(DatapathHost host, Reconciler reconciler, ILogger<WatchdogService> logger, IServiceProvider services) : BackgroundService
+public sealed partial class WatchdogService(DatapathHost host, Reconciler reconciler, IHostApplicationLifetime lifetime, ILogger<WatchdogService> logger, IServiceProvider services) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Nothing before READY=1, which the host's systemd lifetime sends from the same
+        // ApplicationStarted event: continue asynchronously, and ping after a first interval.
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        using (stoppingToken.Register(() => started.TrySetCanceled()))
+        {
+            try
+            {
+                await started.Task;
+            }
+            catch (TaskCanceledException)
+            {
+                return;
+            }
+        }
         var notifier = services.GetService<ISystemdNotifier>();
         var interval = WatchdogInterval();
         var wasHealthy = true;
         while (!stoppingToken.IsCancellationRequested)
         {
+            try
+            {
+                await Task.Delay(interval ?? TimeSpan.FromSeconds(5), stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
             var (healthy, detail) = host.Health();
             if (healthy != wasHealthy)
             {
@@ -31,14 +54,6 @@ public sealed partial class WatchdogService(DatapathHost host, Reconciler reconc
                     notifier.Notify(new ServiceState("WATCHDOG=1"));
                 }
                 notifier.Notify(new ServiceState("STATUS=" + Summary(healthy, detail)));
-            }
-            try
-            {
-                await Task.Delay(interval ?? TimeSpan.FromSeconds(5), stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
             }
         }
     }
