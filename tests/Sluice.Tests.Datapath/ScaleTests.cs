@@ -10,7 +10,7 @@ namespace Sluice.Tests.Datapath;
 public sealed class ScaleTests
 {
     [RootFact]
-    public void TenThousandSmallServicesCostMegabytesOfMaglevTablesNotGigabytes()
+    public void TenThousandSmallServicesCostMegabytesOfMaglevTablesAndOneChangeTouchesOnlyItsOwn()
     {
         using var env = new DatapathEnvironment(new DatapathOptions
         {
@@ -56,5 +56,41 @@ public sealed class ScaleTests
             var port = (ushort)((result.Output[ip + 22] << 8) | result.Output[ip + 23]);
             Assert.Contains(spec.Backends, b => b.Address.Equals(destination) && b.Port == port);
         }
+
+        // One change among 10,000 touches only that service's entries: every other
+        // service keeps its entry, its backends and its very Maglev table map.
+        var before = env.Thread.Run(() => MapImage(env));
+        var changed = services[4242] with { Backends = [.. services[4242].Backends, new BackendSpec(IPAddress.Parse("198.18.2.20"), 8000)] };
+        env.Thread.Run(() => env.Programmer.Apply(changed));
+        var after = env.Thread.Run(() => MapImage(env));
+        var changedId = env.Programmer.Services[changed.Key].Id;
+        Assert.Equal(before.Services, after.Services); // same keys, same ids, same modes
+        Assert.Equal(
+            before.Tables.Where(t => t.Key != changedId).OrderBy(t => t.Key),
+            after.Tables.Where(t => t.Key != changedId).OrderBy(t => t.Key));
+        Assert.NotEqual(before.Tables[changedId], after.Tables[changedId]); // its table was swapped
+        var newBackends = after.Backends.Except(before.Backends).ToList();
+        Assert.Equal(changedId, Assert.Single(newBackends).Value.ServiceId);
+        Assert.Empty(before.Backends.Except(after.Backends));
+    }
+
+    /// <summary>Service entries, backend entries, and each service's Maglev table map id.</summary>
+    private static (Dictionary<Sluice.Datapath.Abi.ServiceKey, Sluice.Datapath.Abi.ServiceEntry> Services,
+        List<KeyValuePair<uint, Sluice.Datapath.Abi.BackendEntry>> Backends, Dictionary<uint, uint> Tables) MapImage(DatapathEnvironment env)
+    {
+        var services = env.Datapath.Services.Entries().ToDictionary(e => e.Key, e => e.Value);
+        var backends = new List<KeyValuePair<uint, Sluice.Datapath.Abi.BackendEntry>>();
+        for (uint id = 0; id < env.Options.MaxBackends; id++)
+        {
+            if (env.Datapath.Backends.TryLookup(id, out var entry) && entry.Flags != 0) backends.Add(new(id, entry));
+        }
+        var tables = services.Values.ToDictionary(s => s.Id, s => MaglevTableMapId(env, s.Id));
+        return (services, backends, tables);
+    }
+
+    private static unsafe uint MaglevTableMapId(DatapathEnvironment env, uint serviceId)
+    {
+        var outer = new Sluice.Datapath.Maps.BpfMap<uint, uint>("maglev", env.Datapath.MaglevFd);
+        return outer.TryLookup(serviceId, out var mapId) ? mapId : 0;
     }
 }
