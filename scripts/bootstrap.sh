@@ -8,6 +8,7 @@ packages=(
   clang llvm libbpf-dev libbpf1 bpftool linux-libc-dev   # building and inspecting the XDP program
   iproute2 ethtool procps util-linux                      # namespaces, veths, sysctl, nsenter
   python3 curl                                            # the demo's servers and client
+  systemd                                                 # systemd-analyze verifies the unit
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The demo appliance: a client, the Sluice load balancer and three backends, each in
-# a network namespace of its own (198.18.0.0/15 only), real HTTP and UDP traffic
-# through a VIP, per-backend counters. Removes everything it made, even on failure.
+# a network namespace of its own (198.18.0.0/15 only). sluiced runs in the LB namespace
+# with a demo config; sluicectl adds a service through the REST API, shows status, drains
+# a backend; real HTTP and UDP flow through a VIP, also while sluiced is stopped.
+# Removes everything it made, even on failure.
 #
 #   client 198.19.10.2 --- 198.19.10.1 [ LB: XDP ] 198.18.1N.1 --- 198.18.1N.2 backend N
 #   VIP 198.18.100.10: tcp/80 fullnat (SNAT 198.18.200.1), udp/5353 dnat
@@ -12,7 +14,8 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 echo "== building"
 dotnet build Appliance.sln -c Release -nologo -v quiet
-tool=(dotnet "$PWD/appliance/Sluice.Datapath.Tool/bin/Release/net10.0/sluice-dp.dll")
+daemon=(dotnet "$PWD/appliance/Sluice.Daemon/bin/Release/net10.0/sluiced.dll")
+ctl=(dotnet "$PWD/appliance/Sluice.Cli/bin/Release/net10.0/sluicectl.dll")
 
 id=$$
 client=sl-demo-client-$id
@@ -21,12 +24,14 @@ pin=/sys/fs/bpf/sluice-demo-$id
 backends=()
 server_pids=()
 logdir=$(mktemp -d)
-lb_interfaces=lbc,lbb1,lbb2,lbb3
+config=$logdir/sluice.yaml
+sluiced_pid=
 
 cleanup() {
   set +e
   echo "== cleaning up"
-  [ -d "$pin" ] && nsenter --net=/run/netns/$lb "${tool[@]}" remove --pin "$pin" --interfaces $lb_interfaces >/dev/null
+  [ -n "$sluiced_pid" ] && { kill -TERM "$sluiced_pid"; wait "$sluiced_pid"; }
+  [ -d "$pin" ] && sluicectl datapath remove >/dev/null
   for pid in "${server_pids[@]}"; do kill "$pid" 2>/dev/null; done
   for ns in "$client" "$lb" "${backends[@]}"; do ip netns del "$ns" 2>/dev/null; done
   rm -rf "$logdir"
@@ -34,6 +39,9 @@ cleanup() {
 trap cleanup EXIT
 
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# sluiced and sluicectl run in the LB namespace (nsenter keeps bpffs visible).
+sluiced() { "${daemon[@]}" "$@"; }
+sluicectl() { nsenter --net=/run/netns/$lb "${ctl[@]}" --config "$config" "$@"; }
 
 echo "== namespaces"
 ip netns add "$client"
@@ -76,20 +84,49 @@ for n in 1 2 3; do  # bounded readiness poll, no blind sleep
   done
 done
 
-echo "== loading the datapath in the LB namespace"
-nsenter --net=/run/netns/$lb "${tool[@]}" load --pin "$pin" --interfaces $lb_interfaces --services scripts/demo/services.json
-echo "   (sluice-dp has exited: the XDP program keeps forwarding on its own)"
+echo "== starting sluiced in the LB namespace"
+sed -e "s#@DIR@#$logdir#g" -e "s#@PIN@#$pin#g" scripts/demo/sluice.yaml.in >"$config"
+sluiced --config "$config" --check-config
+# nsenter execs sluiced itself, so $! is its PID; `ip netns exec` would hide bpffs.
+nsenter --net=/run/netns/$lb "${daemon[@]}" --config "$config" >"$logdir/sluiced.log" 2>&1 &
+sluiced_pid=$!
+for _ in $(seq 300); do  # bounded: up to 30 s for build-free start, attach and programming
+  in_ns "$lb" curl -sf --max-time 1 http://127.0.0.1:9080/readyz >/dev/null && break
+  kill -0 "$sluiced_pid" 2>/dev/null || { cat "$logdir/sluiced.log"; exit 1; }
+  sleep 0.1
+done
+in_ns "$lb" curl -sf --max-time 1 http://127.0.0.1:9080/readyz >/dev/null || { echo "sluiced did not become ready"; cat "$logdir/sluiced.log"; exit 1; }
+
+echo "== sluicectl service apply -f scripts/demo/web-service.yaml (through the REST API)"
+sluicectl service apply -f scripts/demo/web-service.yaml
+sluicectl service list
 
 echo "== 60 HTTP requests to http://198.18.100.10/ (fullnat)"
-for i in $(seq 60); do
-  in_ns "$client" curl -s --max-time 2 http://198.18.100.10/ || echo "request $i failed"
-done | sort | uniq -c
+http_round() {
+  for i in $(seq 60); do
+    in_ns "$client" curl -s --max-time 2 http://198.18.100.10/ || echo "request $i failed"
+  done | sort | uniq -c
+}
+http_round
 
 echo "== 60 UDP datagrams to 198.18.100.10:5353 (dnat)"
 in_ns "$client" python3 scripts/demo/udp-client.py 198.18.100.10 5353 60 | sort | uniq -c
 
-echo "== datapath counters (read from the pinned maps)"
-nsenter --net=/run/netns/$lb "${tool[@]}" status --pin "$pin"
+echo "== sluicectl status"
+sluicectl status
+
+echo "== sluicectl backend drain web 198.18.11.2:8080: new connections avoid backend-1"
+sluicectl backend drain web 198.18.11.2:8080
+http_round
+
+echo "== SIGTERM to sluiced: the datapath keeps forwarding while the control plane is down"
+kill -TERM "$sluiced_pid"
+wait "$sluiced_pid" || true
+sluiced_pid=
+http_round
+
+echo "== sluicectl datapath remove: detaches and unpins, on purpose"
+sluicectl datapath remove
 
 echo "== checksum errors seen by the receivers (must be 0)"
 checksum_errors() {  # InCsumErrors of Tcp and Udp in /proc/net/snmp, inside namespace $1

@@ -34,3 +34,21 @@ public sealed class RootTheoryAttribute : TheoryAttribute
         Skip = Privileges.SkipReason;
     }
 }
+
+/// <summary>
+/// A fact that needs a tool on PATH but no privileges. Outside CI a missing tool skips and
+/// names the package; under CI=true the test runs and fails on the missing tool.
+/// </summary>
+public sealed class ToolFactAttribute : FactAttribute
+{
+    public ToolFactAttribute(string tool, string package)
+    {
+        if (!Privileges.IsCi && !OnPath(tool))
+        {
+            Skip = $"needs `{tool}` (Debian package {package}; scripts/bootstrap.sh installs it)";
+        }
+    }
+
+    private static bool OnPath(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, tool)));
+}
