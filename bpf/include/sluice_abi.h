@@ -18,7 +18,7 @@
 #include <linux/types.h>
 
 /* Bumped when a map layout changes; it is part of every pinned map's name. */
-#define SLUICE_ABI_VERSION 1
+#define SLUICE_ABI_VERSION 2
 
 /* Upper bound on SNAT addresses a fullnat service may use (power of two). */
 #define SLUICE_MAX_SNAT_ADDRESSES 16
@@ -81,14 +81,25 @@ struct sluice_tuple {
 	__u8 pad[3]; /* always zero */
 };
 
+enum sluice_flow_flags {
+	/* A FIN or RST was seen in either direction: the connection is closing. */
+	SLUICE_FLOW_F_CLOSING = 1 << 0,
+};
+
+/* How often the established path refreshes a flow's last_seen_ns: at most one
+ * store per flow per interval, so liveness costs no write on most packets. */
+#define SLUICE_FLOW_TOUCH_NS 1000000000ULL
+
 /* flows: client -> VIP tuple -> where the flow goes. */
 struct sluice_flow {
 	__u32 backend_id;
 	__be32 snat_address; /* fullnat only, else zero */
 	__be16 snat_port;    /* fullnat only, else zero */
-	__u16 pad;
+	__u8 flags;          /* enum sluice_flow_flags */
+	__u8 pad;
 	__u32 service_id;
 	__u64 created_ns;    /* bpf_ktime_get_ns() when the flow was created */
+	__u64 last_seen_ns;  /* a client packet, within SLUICE_FLOW_TOUCH_NS */
 };
 
 /* nat: reply tuple (backend -> appliance/client) -> how to rewrite it. */
@@ -143,6 +154,7 @@ enum sluice_counter {
 	SLUICE_CTR_FLOW_REHASHED = 12,         /* flow's backend was removed */
 	SLUICE_CTR_REPLY_NAT = 13,             /* reply rewritten back to VIP */
 	SLUICE_CTR_SNAT_PROBE_COLLISION = 14,  /* a probed SNAT port was taken */
+	SLUICE_CTR_FLOW_REOPENED = 15,         /* bare SYN on a closing flow: balanced anew */
 	SLUICE_CTR_MAX,
 };
 

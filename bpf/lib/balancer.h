@@ -16,7 +16,7 @@
 
 static __always_inline const struct sluice_backend *backend_by_id(__u32 id)
 {
-	const struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v1, &id);
+	const struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v2, &id);
 
 	if (!backend || !(backend->flags & SLUICE_BACKEND_F_PRESENT))
 		return 0;
@@ -45,6 +45,7 @@ create_flow(struct packet *pkt, const struct sluice_service *service,
 	flow->backend_id = (__u32)picked;
 	flow->service_id = service->id;
 	flow->created_ns = bpf_ktime_get_ns();
+	flow->last_seen_ns = flow->created_ns;
 	reverse.saddr = client->daddr;
 	reverse.daddr = client->saddr;
 	reverse.sport = client->dport;
@@ -64,13 +65,32 @@ create_flow(struct packet *pkt, const struct sluice_service *service,
 		reply.sport = backend->port;
 		reply.dport = client->sport;
 		reply.protocol = client->protocol;
-		if (bpf_map_update_elem(&sluice_nat_v1, &reply, &reverse, BPF_ANY) != 0)
+		if (bpf_map_update_elem(&sluice_nat_v2, &reply, &reverse, BPF_ANY) != 0)
 			return SLUICE_DROP_FLOW_INSERT_FAILED;
 	}
-	if (bpf_map_update_elem(&sluice_flows_v1, client, flow, BPF_ANY) != 0)
+	if (bpf_map_update_elem(&sluice_flows_v2, client, flow, BPF_ANY) != 0)
 		return SLUICE_DROP_FLOW_INSERT_FAILED;
 	*backend_out = backend;
 	return SLUICE_DROP_NONE;
+}
+
+/* Liveness for drain counts and the flows API: a rate-limited last-seen store and
+ * a closing mark on FIN/RST. Both are plain stores into the value, no map update. */
+static __always_inline void flow_touch(struct sluice_flow *flow, const struct packet *pkt)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (now - flow->last_seen_ns > SLUICE_FLOW_TOUCH_NS)
+		flow->last_seen_ns = now;
+	if ((pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && !(flow->flags & SLUICE_FLOW_F_CLOSING))
+		flow->flags |= SLUICE_FLOW_F_CLOSING;
+}
+
+/* A bare SYN on a closing flow is a new connection reusing the client port. */
+static __always_inline int reopens_closed_flow(const struct sluice_flow *flow, const struct packet *pkt)
+{
+	return (flow->flags & SLUICE_FLOW_F_CLOSING) &&
+	       (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 }
 
 static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet *pkt,
@@ -86,10 +106,15 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 
-	existing = bpf_map_lookup_elem(&sluice_flows_v1, &pkt->tuple);
+	existing = bpf_map_lookup_elem(&sluice_flows_v2, &pkt->tuple);
+	if (existing && reopens_closed_flow(existing, pkt)) {
+		existing = 0;
+		count(SLUICE_CTR_FLOW_REOPENED);
+	}
 	if (existing) {
 		backend = backend_by_id(existing->backend_id);
 		if (backend) {
+			flow_touch(existing, pkt);
 			flow = existing;
 			count(SLUICE_CTR_FLOW_HIT);
 		} else {
@@ -105,13 +130,29 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 		count(SLUICE_CTR_FLOW_NEW);
 	}
 
-	count_traffic(&sluice_service_stats_v1, service->id, pkt->frame_len, is_new, 0);
-	count_traffic(&sluice_backend_stats_v1, flow->backend_id, pkt->frame_len, is_new, 0);
+	count_traffic(&sluice_service_stats_v2, service->id, pkt->frame_len, is_new, 0);
+	count_traffic(&sluice_backend_stats_v2, flow->backend_id, pkt->frame_len, is_new, 0);
 	if (service->mode == SLUICE_MODE_FULLNAT)
 		rewrite_tuple(pkt, flow->snat_address, backend->address, flow->snat_port, backend->port);
 	else
 		rewrite_tuple(pkt, pkt->tuple.saddr, backend->address, pkt->tuple.sport, backend->port);
 	return forward(ctx, pkt);
+}
+
+/* A FIN or RST from the backend closes the client's flow too (rare: an extra lookup). */
+static __always_inline void mark_closing(const struct sluice_nat *nat, __u8 protocol)
+{
+	struct sluice_tuple client = {
+		.saddr = nat->daddr,
+		.daddr = nat->saddr,
+		.sport = nat->dport,
+		.dport = nat->sport,
+		.protocol = protocol,
+	};
+	struct sluice_flow *flow = bpf_map_lookup_elem(&sluice_flows_v2, &client);
+
+	if (flow && !(flow->flags & SLUICE_FLOW_F_CLOSING))
+		flow->flags |= SLUICE_FLOW_F_CLOSING;
 }
 
 static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pkt,
@@ -120,8 +161,10 @@ static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pk
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 	count(SLUICE_CTR_REPLY_NAT);
-	count_traffic(&sluice_service_stats_v1, nat->service_id, pkt->frame_len, 0, 1);
-	count_traffic(&sluice_backend_stats_v1, nat->backend_id, pkt->frame_len, 0, 1);
+	if (pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		mark_closing(nat, pkt->tuple.protocol);
+	count_traffic(&sluice_service_stats_v2, nat->service_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_backend_stats_v2, nat->backend_id, pkt->frame_len, 0, 1);
 	rewrite_tuple(pkt, nat->saddr, nat->daddr, nat->sport, nat->dport);
 	return forward(ctx, pkt);
 }

@@ -59,7 +59,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt)
 	}
 
 	if (fib.ifindex != ctx->ingress_ifindex &&
-	    !bpf_map_lookup_elem(&sluice_tx_ports_v1, &fib.ifindex)) {
+	    !bpf_map_lookup_elem(&sluice_tx_ports_v2, &fib.ifindex)) {
 		count(SLUICE_CTR_PASS_EGRESS_NOT_ATTACHED);
 		return XDP_PASS;
 	}
@@ -71,7 +71,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt)
 		return XDP_TX;
 	}
 	count(SLUICE_CTR_REDIRECTED);
-	return bpf_redirect_map(&sluice_tx_ports_v1, fib.ifindex, XDP_PASS);
+	return bpf_redirect_map(&sluice_tx_ports_v2, fib.ifindex, XDP_PASS);
 }
 
 #endif /* SLUICE_FORWARD_H */

@@ -3,7 +3,7 @@
  * Every map of the datapath. Sizes here are defaults: the control plane
  * resizes them before load (bpf_map__set_max_entries) from its options.
  * The control plane pins each map under its pin directory by its name, so
- * a restarted daemon adopts them; the _v1 suffix is SLUICE_ABI_VERSION.
+ * a restarted daemon adopts them; the _v2 suffix is SLUICE_ABI_VERSION.
  */
 #ifndef SLUICE_MAPS_H
 #define SLUICE_MAPS_H
@@ -19,7 +19,7 @@ struct {
 	__type(key, struct sluice_service_key);
 	__type(value, struct sluice_service);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-} sluice_services_v1 SEC(".maps");
+} sluice_services_v2 SEC(".maps");
 
 /* VIP -> number of services on it; tells "VIP, wrong port" from "not ours". */
 struct {
@@ -28,7 +28,7 @@ struct {
 	__type(key, __be32);
 	__type(value, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-} sluice_vips_v1 SEC(".maps");
+} sluice_vips_v2 SEC(".maps");
 
 /* Template of a service's Maglev table: slot 0 holds the table size M,
  * slots 1..M backend ids. BPF_F_INNER_MAP lets every service have its own M,
@@ -47,7 +47,7 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__array(values, struct sluice_maglev_table);
-} sluice_maglev_v1 SEC(".maps");
+} sluice_maglev_v2 SEC(".maps");
 
 /* backend id -> backend. */
 struct {
@@ -55,7 +55,7 @@ struct {
 	__uint(max_entries, 262144);
 	__type(key, __u32);
 	__type(value, struct sluice_backend);
-} sluice_backends_v1 SEC(".maps");
+} sluice_backends_v2 SEC(".maps");
 
 /* client->VIP tuple -> chosen backend and SNAT binding (flow affinity). */
 struct {
@@ -63,7 +63,7 @@ struct {
 	__uint(max_entries, 1048576);
 	__type(key, struct sluice_tuple);
 	__type(value, struct sluice_flow);
-} sluice_flows_v1 SEC(".maps");
+} sluice_flows_v2 SEC(".maps");
 
 /* reply tuple -> original VIP/client; also the record of SNAT ports in use. */
 struct {
@@ -71,7 +71,7 @@ struct {
 	__uint(max_entries, 1048576);
 	__type(key, struct sluice_tuple);
 	__type(value, struct sluice_nat);
-} sluice_nat_v1 SEC(".maps");
+} sluice_nat_v2 SEC(".maps");
 
 /* Runtime settings (one entry). */
 struct {
@@ -79,7 +79,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct sluice_config);
-} sluice_config_v1 SEC(".maps");
+} sluice_config_v2 SEC(".maps");
 
 /* ifindex -> ifindex of every interface we may redirect to. Not pinned: the
  * kernel adds BPF_F_RDONLY_PROG to devmaps, which libbpf 1.1 then takes for an
@@ -89,7 +89,7 @@ struct {
 	__uint(max_entries, 64);
 	__type(key, __u32);
 	__type(value, __u32);
-} sluice_tx_ports_v1 SEC(".maps");
+} sluice_tx_ports_v2 SEC(".maps");
 
 /* Global counters, indexed by enum sluice_counter. */
 struct {
@@ -97,7 +97,7 @@ struct {
 	__uint(max_entries, SLUICE_COUNTER_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} sluice_counters_v1 SEC(".maps");
+} sluice_counters_v2 SEC(".maps");
 
 /* Drops, indexed by enum sluice_drop_reason. */
 struct {
@@ -105,7 +105,7 @@ struct {
 	__uint(max_entries, SLUICE_DROP_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} sluice_drops_v1 SEC(".maps");
+} sluice_drops_v2 SEC(".maps");
 
 /* Traffic per service id. */
 struct {
@@ -113,7 +113,7 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct sluice_traffic_counters);
-} sluice_service_stats_v1 SEC(".maps");
+} sluice_service_stats_v2 SEC(".maps");
 
 /* Traffic per backend id. */
 struct {
@@ -121,6 +121,6 @@ struct {
 	__uint(max_entries, 262144);
 	__type(key, __u32);
 	__type(value, struct sluice_traffic_counters);
-} sluice_backend_stats_v1 SEC(".maps");
+} sluice_backend_stats_v2 SEC(".maps");
 
 #endif /* SLUICE_MAPS_H */

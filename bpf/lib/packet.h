@@ -42,7 +42,13 @@ struct packet {
 	__be16 *l4_ports;    /* source port, then destination port */
 	struct sluice_tuple tuple;
 	__u32 frame_len;
+	__u8 tcp_flags;      /* byte 13 of the TCP header; zero for UDP */
 };
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
 
 /* Find the IPv4 header. Returns 0 if there is one, else the counter that
  * explains why the frame is passed untouched. */
@@ -103,6 +109,7 @@ static __always_inline enum l4_status parse_l4(struct packet *pkt)
 		if ((void *)(tcp + 1) > data_end || total_len < header_len + sizeof(*tcp))
 			return L4_TRUNCATED;
 		pkt->l4_check = &tcp->check;
+		pkt->tcp_flags = ((__u8 *)tcp)[13];
 	} else if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *udp = l4;
 

@@ -17,7 +17,7 @@ snat_allocate(const struct sluice_tuple *client, const struct sluice_backend *ba
 	      __u32 hash, struct sluice_flow *flow, const struct sluice_nat *reverse)
 {
 	__u32 zero = 0;
-	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v1, &zero);
+	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v2, &zero);
 	__u32 address_count, address_index, range, start, probes, i;
 	struct sluice_tuple reply = {};
 	__be32 snat_address;
@@ -46,7 +46,7 @@ snat_allocate(const struct sluice_tuple *client, const struct sluice_backend *ba
 		if (i >= probes)
 			break;
 		reply.dport = bpf_htons(load_config.snat_port_min + (start + i) % range);
-		if (bpf_map_update_elem(&sluice_nat_v1, &reply, reverse, BPF_NOEXIST) == 0) {
+		if (bpf_map_update_elem(&sluice_nat_v2, &reply, reverse, BPF_NOEXIST) == 0) {
 			flow->snat_address = snat_address;
 			flow->snat_port = reply.dport;
 			return SLUICE_DROP_NONE;

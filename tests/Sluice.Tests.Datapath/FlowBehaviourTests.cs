@@ -202,4 +202,70 @@ public sealed class FlowBehaviourTests
         Assert.Equal(XdpAction.Pass, result.Action); // no longer a VIP at all
         Assert.Equal(frame, result.Output);
     }
+
+    private static Tuple5 KeyOf(PacketSpec packet) => new(
+        Be32.From(packet.Source), Be32.From(packet.Destination), Be16.FromHost(packet.SourcePort), Be16.FromHost(packet.DestinationPort), PacketBuilder.Tcp);
+
+    private static FlowEntry FlowOf(DatapathEnvironment env, PacketSpec packet) =>
+        env.Thread.Run(() => env.Datapath.Flows.TryLookup(KeyOf(packet), out var flow) ? flow : throw new Xunit.Sdk.XunitException("no flow entry"));
+
+    [RootFact]
+    public void AFlowRecordsWhenItWasSeenAndIsMarkedClosingByAFinFromTheBackend()
+    {
+        using var env = new DatapathEnvironment();
+        env.Apply(Web("198.18.2.10"));
+        var syn = Syn(0, 39000);
+        env.Send(PacketBuilder.Build(syn), "cl0");
+        var created = FlowOf(env, syn);
+        Assert.Equal(FlowFlags.None, created.Flags);
+        Assert.True(created.CreatedNs > 0);
+        Assert.Equal(created.CreatedNs, created.LastSeenNs);
+
+        // An ACK within the touch interval stores nothing; the flow stays open.
+        env.Send(PacketBuilder.Build(syn with { TcpFlags = 0x10 }), "cl0");
+        Assert.Equal(created, FlowOf(env, syn));
+
+        // The backend's FIN comes back through the reverse NAT and closes the client's flow.
+        var reply = new PacketSpec
+        {
+            SourceMac = DatapathEnvironment.BackendMac,
+            DestinationMac = DatapathEnvironment.Be0Mac,
+            Source = IPAddress.Parse("198.18.2.10"),
+            Destination = DatapathEnvironment.SnatAddress,
+            SourcePort = 8080,
+            DestinationPort = created.SnatPort.ToHost(),
+            TcpFlags = 0x11,
+        };
+        Assert.Equal(XdpAction.Redirect, env.Send(PacketBuilder.Build(reply), "be0").Action);
+        Assert.Equal(FlowFlags.Closing, FlowOf(env, syn).Flags);
+    }
+
+    [RootFact]
+    public void AClientRstClosesTheFlowAndABareSynOnItIsBalancedAnew()
+    {
+        using var env = new DatapathEnvironment();
+        var web = Web("198.18.2.10", "198.18.2.11");
+        env.Apply(web);
+        var flows = Enumerable.Range(0, 40).Select(i => Syn(i, (ushort)(39100 + i))).ToList();
+        var chosen = flows.Select(f => BackendOf(env.Send(PacketBuilder.Build(f), "cl0"))).ToList();
+        var draining = IPAddress.Parse("198.18.2.10");
+        Assert.Contains(draining, chosen);
+        foreach (var flow in flows)
+        {
+            env.Send(PacketBuilder.Build(flow with { TcpFlags = 0x14 }), "cl0"); // RST|ACK from the client
+            Assert.Equal(FlowFlags.Closing, FlowOf(env, flow).Flags);
+        }
+
+        env.Apply(web with { Backends = [web.Backends[0] with { State = BackendState.Draining }, web.Backends[1]] });
+        var reopenedBefore = env.Counter(DatapathCounter.FlowReopened);
+        for (var i = 0; i < flows.Count; i++)
+        {
+            // Late segments of the old connection still reach its backend...
+            Assert.Equal(chosen[i], BackendOf(env.Send(PacketBuilder.Build(flows[i] with { TcpFlags = 0x10 }), "cl0")));
+            // ...but a new connection on the same client port is balanced afresh, away from the draining one.
+            Assert.NotEqual(draining, BackendOf(env.Send(PacketBuilder.Build(flows[i]), "cl0")));
+            Assert.Equal(FlowFlags.None, FlowOf(env, flows[i]).Flags);
+        }
+        Assert.Equal((ulong)flows.Count, env.Counter(DatapathCounter.FlowReopened) - reopenedBefore);
+    }
 }

@@ -46,7 +46,7 @@ public static class StatusEndpoints
             new Dictionary<string, string>
             {
                 ["sluiced"] = typeof(StatusEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown",
-                ["abi"] = "1",
+                ["abi"] = Sluice.Datapath.Loading.MapNames.AbiVersion.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["kernel"] = Environment.OSVersion.Version.ToString(),
             }));
     }

@@ -23,7 +23,15 @@ public record struct Tuple5(Be32 SourceAddress, Be32 DestinationAddress, Be16 So
 
 /// <summary>struct sluice_flow.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public record struct FlowEntry(uint BackendId, Be32 SnatAddress, Be16 SnatPort, ushort Pad, uint ServiceId, ulong CreatedNs);
+public record struct FlowEntry(uint BackendId, Be32 SnatAddress, Be16 SnatPort, FlowFlags Flags, byte Pad, uint ServiceId, ulong CreatedNs, ulong LastSeenNs);
+
+/// <summary>enum sluice_flow_flags.</summary>
+[Flags]
+public enum FlowFlags : byte
+{
+    None = 0,
+    Closing = 1 << 0,
+}
 
 /// <summary>struct sluice_nat: how a reply tuple is rewritten.</summary>
 [StructLayout(LayoutKind.Sequential)]

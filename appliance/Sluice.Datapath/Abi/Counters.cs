@@ -18,6 +18,7 @@ public enum DatapathCounter
     FlowRehashed = 12,
     ReplyNat = 13,
     SnatProbeCollision = 14,
+    FlowReopened = 15,
 }
 
 /// <summary>enum sluice_drop_reason. Append only, never renumber.</summary>

@@ -21,7 +21,7 @@ public sealed partial class AbiLayoutTests
         (typeof(ServiceEntry), "sluice_service", ["id", "mode", "flags", "pad"]),
         (typeof(BackendEntry), "sluice_backend", ["address", "port", "flags", "pad", "service_id"]),
         (typeof(Tuple5), "sluice_tuple", ["saddr", "daddr", "sport", "dport", "protocol", "pad[0]", "pad[1]", "pad[2]"]),
-        (typeof(FlowEntry), "sluice_flow", ["backend_id", "snat_address", "snat_port", "pad", "service_id", "created_ns"]),
+        (typeof(FlowEntry), "sluice_flow", ["backend_id", "snat_address", "snat_port", "flags", "pad", "service_id", "created_ns", "last_seen_ns"]),
         (typeof(NatEntry), "sluice_nat", ["saddr", "daddr", "sport", "dport", "service_id", "backend_id", "pad", "created_ns"]),
         (typeof(ConfigEntry), "sluice_config", ["snat_address_count", "snat_addresses"]),
         (typeof(LoadConfig), "sluice_load_config", ["flow_hash_seed", "snat_port_min", "snat_port_max", "snat_probes"]),
@@ -56,6 +56,8 @@ public sealed partial class AbiLayoutTests
         }
         AddAssertion(source, $"SLUICE_CTR_MAX == {Enum.GetValues<DatapathCounter>().Length}", "every counter is mirrored");
         AddAssertion(source, $"SLUICE_DROP_MAX == {Enum.GetValues<DropReason>().Length}", "every drop reason is mirrored");
+        AddAssertion(source, $"SLUICE_ABI_VERSION == {Sluice.Datapath.Loading.MapNames.AbiVersion}", "ABI version (map name suffix)");
+        AddAssertion(source, $"SLUICE_FLOW_F_CLOSING == {(int)FlowFlags.Closing}", "flow flags");
         AddAssertion(source, $"SLUICE_COUNTER_SLOTS == {CounterSlots.Counters}", "counter slots");
         AddAssertion(source, $"SLUICE_DROP_SLOTS == {CounterSlots.Drops}", "drop slots");
         AddAssertion(source, $"SLUICE_MAX_SNAT_ADDRESSES == {ConfigEntry.MaxSnatAddresses}", "SNAT addresses");
