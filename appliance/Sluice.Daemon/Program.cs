@@ -1,7 +1,12 @@
 using System.Net;
 using Sluice.Daemon;
 using Sluice.Daemon.Api;
+using Prometheus;
 using Sluice.Daemon.Datapath;
+using Sluice.Daemon.Drain;
+using Sluice.Daemon.Events;
+using Sluice.Daemon.Health;
+using Sluice.Daemon.Metrics;
 using Sluice.Daemon.Hosting;
 using Sluice.Daemon.Reconciling;
 using Sluice.Datapath.Loading;
@@ -71,6 +76,7 @@ builder.Services.ConfigureHttpJsonOptions(json =>
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.Listen(IPEndPoint.Parse(config.Api.Listen));
+    kestrel.Listen(IPEndPoint.Parse(config.Metrics.Listen));
     kestrel.Limits.MaxRequestBodySize = config.Api.MaxRequestBytes;
     kestrel.AddServerHeader = false;
 });
@@ -86,9 +92,20 @@ builder.Services.AddHostedService(sp => sp.GetRequiredService<DatapathHost>());
 builder.Services.AddSingleton<ReloadOnSighup>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<ReloadOnSighup>());
 builder.Services.AddHostedService<WatchdogService>();
+builder.Services.AddSingleton<EventLog>();
+builder.Services.AddSingleton<HealthRegistry>();
+builder.Services.AddSingleton<SluiceMetrics>();
+builder.Services.AddSingleton<DatapathCollector>();
+builder.Services.AddSingleton<ServiceViewBuilder>();
+builder.Services.AddHostedService<HealthChecker>();
+builder.Services.AddHostedService<DrainMonitor>();
 
 var app = builder.Build();
+var metrics = app.Services.GetRequiredService<SluiceMetrics>();
+var collector = app.Services.GetRequiredService<DatapathCollector>();
+metrics.Registry.AddBeforeCollectCallback(collector.Collect);
 app.UseExceptionHandler();
+app.Use(ApiRequestCounting.Middleware(metrics));
 app.UseStatusCodePages();
 app.MapOpenApi();
 app.MapGet("/healthz", () => Results.Ok("ok")).ExcludeFromDescription();
@@ -98,6 +115,9 @@ app.MapGet("/readyz", (DatapathHost host) => host.Health() is (true, _)
 var api = app.MapGroup("/api/v1").AddEndpointFilter<BearerTokenFilter>();
 api.MapServiceEndpoints();
 api.MapStatusEndpoints();
+api.MapObservabilityEndpoints();
+api.RequireHost($"*:{IPEndPoint.Parse(config.Api.Listen).Port}");
+app.MapMetrics("/metrics", metrics.Registry).RequireHost($"*:{IPEndPoint.Parse(config.Metrics.Listen).Port}");
 
 try
 {

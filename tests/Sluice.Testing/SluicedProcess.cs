@@ -130,7 +130,7 @@ public sealed class SluicedProcess : IDisposable
     public string Log() => File.Exists(LogPath) ? File.ReadAllText(LogPath) : "";
 
     /// <summary>An HTTP client whose connections are made inside the namespace.</summary>
-    public HttpClient Client(bool authenticated = true)
+    public HttpClient Client(bool authenticated = true, int? port = null)
     {
         var client = new HttpClient(new SocketsHttpHandler
         {
@@ -150,7 +150,7 @@ public sealed class SluicedProcess : IDisposable
             },
         })
         {
-            BaseAddress = new Uri($"http://127.0.0.1:{ApiPort}"),
+            BaseAddress = new Uri($"http://127.0.0.1:{port ?? ApiPort}"),
             Timeout = TimeSpan.FromSeconds(30),
         };
         if (authenticated)
@@ -159,6 +159,9 @@ public sealed class SluicedProcess : IDisposable
         }
         return client;
     }
+
+    /// <summary>The Prometheus listener (metrics.listen defaults to 127.0.0.1:9091).</summary>
+    public HttpClient MetricsClient(int port = 9091) => Client(authenticated: false, port);
 
     /// <summary>Runs sluicectl inside the namespace; returns its exit code and output.</summary>
     public (int ExitCode, string Output) Ctl(params string[] arguments) =>

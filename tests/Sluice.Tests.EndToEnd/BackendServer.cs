@@ -17,13 +17,16 @@ public sealed class BackendServer : IDisposable
 
     private readonly CancellationTokenSource stop = new();
     private readonly List<Socket> sockets = [];
+    private readonly Func<Func<Socket>, Socket> inNamespace;
+    private Socket? streamListener;
 
     public BackendServer(string name, IPAddress address, Func<Func<Socket>, Socket> inNamespace)
     {
         Name = name;
         Address = address;
+        this.inNamespace = inNamespace;
         var http = inNamespace(() => Listen(address, HttpPort));
-        var stream = inNamespace(() => Listen(address, StreamPort));
+        var stream = streamListener = inNamespace(() => Listen(address, StreamPort));
         var udp = inNamespace(() =>
         {
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -39,6 +42,30 @@ public sealed class BackendServer : IDisposable
     public string Name { get; }
 
     public IPAddress Address { get; }
+
+    /// <summary>The status the HTTP server answers with (a health check may expect another).</summary>
+    public int HttpStatus { get; set; } = 200;
+
+    /// <summary>When set, UDP datagrams are received and never answered.</summary>
+    public bool UdpSilent { get; set; }
+
+    /// <summary>Where stream connections came from: the client, or the SNAT address and port.</summary>
+    public System.Collections.Concurrent.ConcurrentBag<IPEndPoint> StreamPeers { get; } = [];
+
+    /// <summary>Closes the stream listener: connections to :9000 are refused, open ones stay.</summary>
+    public void StopListening()
+    {
+        streamListener?.Dispose();
+        streamListener = null;
+    }
+
+    /// <summary>Listens on :9000 again after <see cref="StopListening"/>.</summary>
+    public void ListenAgain()
+    {
+        var stream = streamListener = inNamespace(() => Listen(Address, StreamPort));
+        sockets.Add(stream);
+        _ = AcceptLoop(stream, ServeStream);
+    }
 
     private static Socket Listen(IPAddress address, int port)
     {
@@ -58,7 +85,7 @@ public sealed class BackendServer : IDisposable
             {
                 connection = await listener.AcceptAsync(stop.Token);
             }
-            catch (Exception) when (stop.IsCancellationRequested)
+            catch (Exception ex) when (stop.IsCancellationRequested || ex is ObjectDisposedException or SocketException) // stopped or closed
             {
                 return;
             }
@@ -90,13 +117,14 @@ public sealed class BackendServer : IDisposable
             request.Append(Encoding.ASCII.GetString(buffer, 0, read));
         }
         var body = Name + "\n";
-        var response = $"HTTP/1.1 200 OK\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}";
+        var response = $"HTTP/1.1 {HttpStatus} {(HttpStatus == 200 ? "OK" : "Status")}\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}";
         await connection.SendAsync(Encoding.ASCII.GetBytes(response), stop.Token);
         connection.Shutdown(SocketShutdown.Send);
     }
 
     private async Task ServeStream(Socket connection)
     {
+        StreamPeers.Add((IPEndPoint)connection.RemoteEndPoint!);
         await connection.SendAsync(Encoding.ASCII.GetBytes(Name + "\n"), stop.Token);
         var buffer = new byte[65536];
         int read;
@@ -120,6 +148,10 @@ public sealed class BackendServer : IDisposable
             catch (Exception) when (stop.IsCancellationRequested)
             {
                 return;
+            }
+            if (UdpSilent)
+            {
+                continue;
             }
             var reply = Encoding.ASCII.GetBytes(Name + ":").Concat(buffer.Take(received.ReceivedBytes)).ToArray();
             await socket.SendToAsync(reply, received.RemoteEndPoint);

@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Primitives;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Sluice.Daemon.Events;
 using Sluice.Daemon.Hosting;
 using Sluice.Daemon.Reconciling;
 using Sluice.Model.Services;
@@ -24,17 +26,17 @@ public static class ServiceEndpoints
         return api;
     }
 
-    public static IResult List(Reconciler reconciler) =>
-        Results.Ok(new ServiceList(reconciler.Current.Services.Values.Select(s => ServiceViewBuilder.Build(s, reconciler)).ToList()));
+    public static IResult List(Reconciler reconciler, ServiceViewBuilder views) =>
+        Results.Ok(new ServiceList(views.BuildAll(reconciler.Current.Services.Values.ToList())));
 
-    public static IResult Get(string name, HttpResponse response, Reconciler reconciler)
+    public static IResult Get(string name, HttpResponse response, Reconciler reconciler, ServiceViewBuilder views)
     {
         if (!reconciler.Current.Services.TryGetValue(name, out var service))
         {
             return NotFound(name);
         }
         response.Headers.ETag = service.ETag;
-        return Results.Ok(ServiceViewBuilder.Build(service, reconciler));
+        return Results.Ok(views.Build(service));
     }
 
     public static async Task<IResult> Put(string name, bool? dryRun, HttpRequest request, Reconciler reconciler, ConfigSource config)
@@ -56,6 +58,10 @@ public static class ServiceEndpoints
             if (conflict is not null) return (null, Conflict(conflict.Message));
             return kind is null ? (null, NotFound(name)) : (next, Results.NoContent());
         });
+        if (outcome is NoContent)
+        {
+            request.HttpContext.RequestServices.GetRequiredService<EventLog>().Add("api", $"service {name} deleted", name);
+        }
         return outcome;
     }
 
@@ -133,8 +139,13 @@ public static class ServiceEndpoints
             return Results.Ok(new DryRunResult(true, outcome.Kind.ToString().ToLowerInvariant(), name, definition, ModelJson.ETag(definition)));
         }
         var service = reconciler.Current.Services[name];
+        if (outcome.Kind != ChangeKind.Unchanged)
+        {
+            request.HttpContext.RequestServices.GetRequiredService<EventLog>()
+                .Add("api", $"service {name} {outcome.Kind.ToString().ToLowerInvariant()} ({service.Endpoint}, {service.Definition.Backends.Count} backend(s))", name);
+        }
         request.HttpContext.Response.Headers.ETag = service.ETag;
-        var view = ServiceViewBuilder.Build(service, reconciler);
+        var view = request.HttpContext.RequestServices.GetRequiredService<ServiceViewBuilder>().Build(service);
         return outcome.Kind == ChangeKind.Created ? Results.Created($"/api/v1/services/{name}", view) : Results.Ok(view);
     }
 

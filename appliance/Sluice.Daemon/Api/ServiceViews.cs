@@ -8,7 +8,8 @@ public sealed record ServiceView(string Name, string Owner, [property: System.Te
 
 public sealed record ServiceStatusView(bool Programmed, TrafficView Traffic, IReadOnlyList<BackendView> Backends);
 
-public sealed record BackendView(string Address, int Port, int Weight, string State, string Health, TrafficView Traffic);
+/// <summary>A backend: health "up" or "down" (with the last probe error), live flows in the flow table, counters.</summary>
+public sealed record BackendView(string Address, int Port, int Weight, string State, string Health, string? HealthDetail, int LiveFlows, TrafficView Traffic);
 
 public sealed record TrafficView(ulong Packets, ulong Bytes, ulong NewFlows, ulong ReplyPackets, ulong ReplyBytes)
 {

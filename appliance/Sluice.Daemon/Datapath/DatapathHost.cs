@@ -14,7 +14,7 @@ namespace Sluice.Daemon.Datapath;
 /// program the desired state, then attach (replacing a running program atomically).
 /// Stopping closes our handles only; the datapath keeps forwarding without us.
 /// </summary>
-public sealed partial class DatapathHost(ConfigSource config, Reconciler reconciler, ApiStateStore store, ILogger<DatapathHost> logger) : IHostedService
+public sealed partial class DatapathHost(ConfigSource config, Reconciler reconciler, ApiStateStore store, Events.EventLog events, ILogger<DatapathHost> logger) : IHostedService
 {
     private XdpDatapath? datapath;
 
@@ -43,6 +43,8 @@ public sealed partial class DatapathHost(ConfigSource config, Reconciler reconci
         var mode = settings.AttachMode == "generic" ? AttachMode.Generic : AttachMode.Native;
         Attached = datapath.AttachAll(settings.Interfaces!, mode);
         Log.Started(logger, datapath.ProgramId, string.Join(",", settings.Interfaces!), initial.Services.Count, datapath.AdoptedPinnedMaps);
+        events.Add("datapath", $"program {datapath.ProgramId} attached to {string.Join(",", Attached.Select(a => $"{a.Key} ({a.Value.ToString().ToLowerInvariant()})"))}; "
+            + (datapath.AdoptedPinnedMaps ? "adopted the pinned maps (flows kept)" : "new maps") + $"; {initial.Services.Count} service(s)");
         return Task.CompletedTask;
     }
 

@@ -9,7 +9,7 @@ namespace Sluice.Daemon.Hosting;
 /// services, is logged with every error and the running state stays as it is.
 /// Datapath settings (interfaces, sizes) take effect at the next start.
 /// </summary>
-public sealed partial class ReloadOnSighup(ConfigSource config, Reconciler reconciler, ILogger<ReloadOnSighup> logger) : IHostedService, IDisposable
+public sealed partial class ReloadOnSighup(ConfigSource config, Reconciler reconciler, Events.EventLog events, ILogger<ReloadOnSighup> logger) : IHostedService, IDisposable
 {
     private PosixSignalRegistration? registration;
 
@@ -29,6 +29,7 @@ public sealed partial class ReloadOnSighup(ConfigSource config, Reconciler recon
         if (!result.IsValid)
         {
             Log.Invalid(logger, config.Path, string.Join("; ", result.Errors));
+            events.Add("config", $"reload refused, running state kept: {string.Join("; ", result.Errors)}");
             return;
         }
         var loaded = result.Config!;
@@ -42,10 +43,12 @@ public sealed partial class ReloadOnSighup(ConfigSource config, Reconciler recon
             if (conflicts.Count > 0)
             {
                 Log.Invalid(logger, config.Path, string.Join("; ", conflicts.Select(c => c.Message)));
+                events.Add("config", $"reload refused, running state kept: {string.Join("; ", conflicts.Select(c => c.Message))}");
                 return;
             }
             config.Accept(loaded);
             Log.Reloaded(logger, config.Path, plan.Upserts.Count, plan.Removals.Count);
+            events.Add("config", $"reloaded {config.Path}: {plan.Upserts.Count} service(s) programmed, {plan.Removals.Count} removed");
         }
         catch (Exception ex)
         {

@@ -9,7 +9,7 @@ namespace Sluice.Daemon.Hosting;
 /// the datapath is healthy, so systemd restarts a daemon whose program vanished.
 /// STATUS= carries a one-line summary. The hosting package pings nothing itself.
 /// </summary>
-public sealed partial class WatchdogService(DatapathHost host, Reconciler reconciler, IHostApplicationLifetime lifetime, ILogger<WatchdogService> logger, IServiceProvider services) : BackgroundService
+public sealed partial class WatchdogService(DatapathHost host, Reconciler reconciler, Events.EventLog events, IHostApplicationLifetime lifetime, ILogger<WatchdogService> logger, IServiceProvider services) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -45,6 +45,7 @@ public sealed partial class WatchdogService(DatapathHost host, Reconciler reconc
             if (healthy != wasHealthy)
             {
                 if (healthy) Log.Recovered(logger); else Log.Unhealthy(logger, detail);
+                events.Add("datapath", healthy ? "datapath healthy again" : $"datapath unhealthy, watchdog pings stopped: {detail}");
                 wasHealthy = healthy;
             }
             if (notifier?.IsEnabled == true)

@@ -1,3 +1,5 @@
+using Sluice.Daemon.Health;
+using Sluice.Daemon.Metrics;
 using Sluice.Datapath.Programming;
 using Sluice.Model.Services;
 using Sluice.Model.State;
@@ -10,7 +12,7 @@ namespace Sluice.Daemon.Reconciling;
 /// computed, its difference programmed (only the changed services), API-owned services
 /// persisted, and only then published. A failure anywhere leaves the old state in force.
 /// </summary>
-public sealed partial class Reconciler(ApiStateStore store, ILogger<Reconciler> logger)
+public sealed partial class Reconciler(ApiStateStore store, HealthRegistry health, SluiceMetrics metrics, ILogger<Reconciler> logger)
 {
     private readonly Lock gate = new();
     private DatapathProgrammer? programmer;
@@ -31,7 +33,7 @@ public sealed partial class Reconciler(ApiStateStore store, ILogger<Reconciler> 
             }
             foreach (var service in initial.Services.Values)
             {
-                datapath.Apply(SpecMapper.ToSpec(service.Definition));
+                datapath.Apply(ToSpec(service));
             }
             Current = initial;
         }
@@ -68,11 +70,14 @@ public sealed partial class Reconciler(ApiStateStore store, ILogger<Reconciler> 
             }
             catch
             {
+                metrics.MapOperationErrors.Inc();
                 Program(ReconcilePlan.Between(next, before)); // put back what was in force
                 throw;
             }
             Current = next;
-            Log.Reconciled(logger, plan.Upserts.Count, plan.Removals.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            metrics.ReconcileDuration.Observe(elapsed.TotalSeconds);
+            Log.Reconciled(logger, plan.Upserts.Count, plan.Removals.Count, elapsed.TotalMilliseconds);
             return (next, plan, outcome);
         }
     }
@@ -86,7 +91,34 @@ public sealed partial class Reconciler(ApiStateStore store, ILogger<Reconciler> 
         }
         foreach (var upsert in plan.Upserts)
         {
-            datapath.Apply(SpecMapper.ToSpec(upsert.Definition));
+            datapath.Apply(ToSpec(upsert));
+        }
+    }
+
+    /// <summary>The service as the datapath should have it now: its definition with its backends' health.</summary>
+    private ServiceSpec ToSpec(OwnedService service) =>
+        SpecMapper.ToSpec(service.Definition, backend => health.IsDown(service.Name, backend));
+
+    /// <summary>Programs one service again after a health change of one of its backends.</summary>
+    public void Reprogram(string name)
+    {
+        lock (gate)
+        {
+            if (programmer is null || !Current.Services.TryGetValue(name, out var service))
+            {
+                return;
+            }
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            try
+            {
+                programmer.Apply(ToSpec(service));
+            }
+            catch
+            {
+                metrics.MapOperationErrors.Inc();
+                throw;
+            }
+            metrics.ReconcileDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
     }
 

@@ -10,4 +10,16 @@ internal static partial class Libc
 
     [LibraryImport("libc", EntryPoint = "vsnprintf")]
     internal static partial int VsnPrintf(nint buffer, nuint size, nint format, nint arguments);
+
+    internal const int ClockMonotonic = 1;
+
+    /// <summary>struct timespec on 64-bit Linux.</summary>
+    internal struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport("libc", EntryPoint = "clock_gettime", SetLastError = true)]
+    internal static unsafe partial int ClockGetTime(int clock, TimeSpec* time);
 }

@@ -49,8 +49,8 @@ public sealed class DatapathProgrammer
                     datapath.BackendStats.Clear(id);
                 }
                 ids[backend.Name] = id;
-                datapath.Backends.Update(id, new BackendEntry(
-                    Be32.From(backend.Address), Be16.FromHost(backend.Port), BackendFlags.Present, 0, serviceId));
+                var presence = backend.State == BackendState.Down ? BackendFlags.None : BackendFlags.Present;
+                datapath.Backends.Update(id, new BackendEntry(Be32.From(backend.Address), Be16.FromHost(backend.Port), presence, 0, serviceId));
             }
 
             // 2. The new table, swapped in whole.

@@ -16,6 +16,9 @@ public enum BackendState
 
     /// <summary>Out of the table, still present: keeps its flows, gets no new ones.</summary>
     Draining,
+
+    /// <summary>Out of the table and not present: its flows are re-hashed. Keeps its id and counters.</summary>
+    Down,
 }
 
 /// <summary>A backend of a service as the datapath needs it.</summary>

@@ -47,6 +47,11 @@ public static partial class ConfigValidator
 
         ValidateListen(config.Api?.Listen, "api.listen", errors);
         ValidateListen(config.Metrics?.Listen, "metrics.listen", errors);
+        if (config.Api?.Listen is { } apiListen && config.Metrics?.Listen is { } metricsListen
+            && System.Net.IPEndPoint.TryParse(apiListen, out var a) && System.Net.IPEndPoint.TryParse(metricsListen, out var m) && a.Port == m.Port)
+        {
+            errors.Add("metrics.listen", "must use another port than api.listen");
+        }
         if (config.Api is { } api)
         {
             if (string.IsNullOrWhiteSpace(api.TokenFile) || !api.TokenFile.StartsWith('/')) errors.Add("api.tokenFile", "must be an absolute path");

@@ -15,6 +15,9 @@ public static partial class ServiceValidator
     [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     private static partial Regex NamePattern();
 
+    [GeneratedRegex("^[0-9]{3}(-[0-9]{3})?$")]
+    private static partial Regex StatusRangePattern();
+
     public static void ValidateName(string name, string path, ValidationErrors errors)
     {
         if (!NamePattern().IsMatch(name))
@@ -35,6 +38,7 @@ public static partial class ServiceValidator
         if (service.Mode is not ("fullnat" or "dnat")) errors.Add(P("mode"), service.Mode == "dsr" ? "dsr is not supported yet; use fullnat or dnat" : "must be fullnat or dnat");
         if (service.Scheduler is not "maglev") errors.Add(P("scheduler"), "must be maglev");
         if (service.Affinity is not ("none" or "client")) errors.Add(P("affinity"), "must be none or client");
+        if (service.DrainTimeoutMs is < 0 or > 86_400_000) errors.Add(P("drainTimeoutMs"), "must be 0-86400000");
         if (service.MaglevTableSize is { } size && !MaglevPrimes.Contains(size))
         {
             errors.Add(P("maglevTableSize"), $"must be one of {string.Join(", ", MaglevPrimes)}");
@@ -87,6 +91,24 @@ public static partial class ServiceValidator
         if (check.Rise is < 1 or > 100) errors.Add(P("rise"), "must be 1-100");
         if (check.Fall is < 1 or > 100) errors.Add(P("fall"), "must be 1-100");
         if (check.Path is { } path && !path.StartsWith('/')) errors.Add(P("path"), "must start with /");
+        if (check.Path is not null && check.Type is not ("http" or "https")) errors.Add(P("path"), "only for http and https checks");
+        if (check.Port is < 1 or > 65535) errors.Add(P("port"), "must be 1-65535");
+        if (check.ExpectStatus is { } expect)
+        {
+            if (check.Type is not ("http" or "https")) errors.Add(P("expectStatus"), "only for http and https checks");
+            else if (!StatusRangePattern().IsMatch(expect) || !ValidRange(check)) errors.Add(P("expectStatus"), "must be a status 100-599 or a range such as 200-399");
+        }
+        if (check.Payload is { } payload)
+        {
+            if (check.Type is not "udp") errors.Add(P("payload"), "only for udp checks");
+            else if (payload.Length is 0 or > 1024) errors.Add(P("payload"), "must be 1-1024 characters");
+        }
+    }
+
+    private static bool ValidRange(HealthCheckDefinition check)
+    {
+        var (low, high) = check.StatusRange();
+        return low is >= 100 and <= 599 && high is >= 100 and <= 599 && low <= high;
     }
 
     public static bool IsIPv4(string text) =>

@@ -19,6 +19,8 @@ public static class ModelJson
 
     public static string Canonical(ServiceDefinition service) => JsonSerializer.Serialize(service, Options);
 
+    public static string Canonical(HealthCheckDefinition check) => JsonSerializer.Serialize(check, Options);
+
     /// <summary>A strong ETag of the definition: equal definitions, equal tags.</summary>
     public static string ETag(ServiceDefinition service) =>
         "\"" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(Canonical(service))))[..16].ToLowerInvariant() + "\"";
