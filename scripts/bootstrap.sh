@@ -9,6 +9,7 @@ packages=(
   iproute2 ethtool procps util-linux                      # namespaces, veths, sysctl, nsenter
   python3 curl                                            # the demo's servers and client
   systemd                                                 # systemd-analyze verifies the unit
+  prometheus                                              # promtool checks the metrics exposition
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -28,7 +28,7 @@ public sealed class CommandLine
         if (Output is not ("table" or "json")) throw new CliException(ExitCodes.Usage, "--output must be table or json");
     }
 
-    private static readonly HashSet<string> Known = ["--config", "--api", "--token-file", "--output", "--file", "--weight"];
+    private static readonly HashSet<string> Known = ["--config", "--api", "--token-file", "--output", "--file", "--weight", "--service", "--backend", "--limit", "--kind"];
 
     public IReadOnlyList<string> Words { get; }
 

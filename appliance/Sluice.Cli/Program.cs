@@ -6,6 +6,8 @@ const string usage = """
       status
       service list | get NAME | apply -f FILE | delete NAME
       backend add|remove|drain|undrain SERVICE ADDRESS:PORT [--weight N]
+      flows [--service NAME] [--backend ADDRESS:PORT] [--limit N]
+      events [--kind health|config|datapath|drain|api] [--limit N]
       datapath remove
     exit codes: 0 ok, 1 refused by sluiced, 2 usage or input error, 3 sluiced unreachable
     """;
@@ -20,6 +22,8 @@ try
             "service" => await ServiceCommands.Run(line),
             "backend" => await BackendCommands.Run(line),
             "datapath" => await DatapathCommands.Run(line),
+            "flows" => await ObservabilityCommands.Flows(line),
+            "events" => await ObservabilityCommands.Events(line),
             _ => Fail(usage),
         };
 }

@@ -72,10 +72,11 @@ public static class ServiceCommands
     {
         var spec = service["spec"]!;
         Console.WriteLine($"{service["name"]} ({service["owner"]})  {spec["vip"]}:{spec["port"]}/{spec["protocol"]}  {spec["mode"]}  affinity {spec["affinity"]}  etag {service["etag"]}");
-        Table.Print(["BACKEND", "WEIGHT", "STATE", "HEALTH", "PACKETS", "NEW FLOWS", "REPLIES"],
+        Table.Print(["BACKEND", "WEIGHT", "STATE", "HEALTH", "LIVE FLOWS", "PACKETS", "NEW FLOWS", "REPLIES"],
             service["status"]!["backends"]!.AsArray().Select(b => (IReadOnlyList<string>)
             [
-                $"{b!["address"]}:{b["port"]}", b["weight"]!.ToString(), b["state"]!.ToString(), b["health"]!.ToString(),
+                $"{b!["address"]}:{b["port"]}", b["weight"]!.ToString(), b["state"]!.ToString(),
+                b["health"]!.ToString() + (b["healthDetail"] is { } why ? $" ({why})" : ""), b["liveFlows"]!.ToString(),
                 b["traffic"]!["packets"]!.ToString(), b["traffic"]!["newFlows"]!.ToString(), b["traffic"]!["replyPackets"]!.ToString(),
             ]));
     }
