@@ -9,7 +9,6 @@ packages=(
   iproute2 ethtool procps util-linux                      # namespaces, veths, sysctl, nsenter
   python3 curl                                            # the demo's servers and client
   systemd                                                 # systemd-analyze verifies the unit
-  prometheus                                              # promtool checks the metrics exposition
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -26,6 +25,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# promtool checks the metrics exposition. Debian ships it only inside the prometheus
+# server package, whose install would start a server: take the binary alone.
+if ! command -v promtool >/dev/null; then
+  echo "bootstrap: installing promtool (from Debian's prometheus package, server not installed)"
+  work=$(mktemp -d)
+  chown _apt "$work" 2>/dev/null || true   # apt downloads as _apt
+  (cd "$work" && { apt-get download -qq prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download -qq prometheus >/dev/null; }; } \
+    && dpkg-deb -x prometheus_*.deb root)
+  install -m 0755 "$work/root/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$work"
 fi
 
 # The datapath pins its maps on bpffs.

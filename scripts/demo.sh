@@ -115,9 +115,26 @@ in_ns "$client" python3 scripts/demo/udp-client.py 198.18.100.10 5353 60 | sort 
 echo "== sluicectl status"
 sluicectl status
 
-echo "== sluicectl backend drain web 198.18.11.2:8080: new connections avoid backend-1"
+echo "== metrics (Prometheus, 127.0.0.1:9091 in the LB namespace), a few series"
+in_ns "$lb" curl -s --max-time 2 http://127.0.0.1:9091/metrics | grep -E '^sluice_(service_packets_total|backend_up|flow_table_entries|snat_ports_in_use)' | head -12
+
+echo "== a long-lived connection, as sluicectl flows shows it"
+in_ns "$client" python3 -c 'import socket,time; s=socket.create_connection(("198.18.100.10",80)); time.sleep(3)' &
+hold_pid=$!
+for _ in $(seq 30); do sluicectl flows --service web | grep -q " open" && break; sleep 0.1; done
+sluicectl flows --service web --limit 5
+wait "$hold_pid" || true
+
+echo "== backend-3's web server stops: its health check marks it down, traffic avoids it"
+kill "${server_pids[2]}"; wait "${server_pids[2]}" 2>/dev/null || true
+for _ in $(seq 50); do sluicectl service get web | grep -q "198.18.13.2:8080.*down" && break; sleep 0.1; done
+sluicectl service get web
+http_round
+
+echo "== sluicectl backend drain web 198.18.11.2:8080: no new connections; removed once its flows end"
 sluicectl backend drain web 198.18.11.2:8080
 http_round
+sluicectl events --limit 8
 
 echo "== SIGTERM to sluiced: the datapath keeps forwarding while the control plane is down"
 kill -TERM "$sluiced_pid"

@@ -268,4 +268,38 @@ public sealed class FlowBehaviourTests
         }
         Assert.Equal((ulong)flows.Count, env.Counter(DatapathCounter.FlowReopened) - reopenedBefore);
     }
+
+    [RootFact]
+    public void ADownBackendsFlowsAreRehashedWhileItKeepsItsIdAndCounters()
+    {
+        using var env = new DatapathEnvironment();
+        var web = Web("198.18.2.10", "198.18.2.11", "198.18.2.12");
+        var programmed = env.Apply(web);
+        var flows = Enumerable.Range(0, 90).Select(i => Syn(i, (ushort)(39300 + i))).ToList();
+        var chosen = flows.Select(f => BackendOf(env.Send(PacketBuilder.Build(f), "cl0"))).ToList();
+        var dead = IPAddress.Parse("198.18.2.11");
+        var deadId = programmed.BackendIds["198.18.2.11:8080"];
+        var countersBefore = env.Thread.Run(() => env.Programmer.BackendCounters(deadId));
+        Assert.True(countersBefore.Packets > 0);
+
+        var down = env.Apply(web with { Backends = [web.Backends[0], web.Backends[1] with { State = BackendState.Down }, web.Backends[2]] });
+        Assert.Equal(deadId, down.BackendIds["198.18.2.11:8080"]);
+        for (var i = 0; i < flows.Count; i++)
+        {
+            var backend = BackendOf(env.Send(PacketBuilder.Build(flows[i] with { TcpFlags = 0x10 }), "cl0"));
+            Assert.NotEqual(dead, backend);
+            if (!chosen[i].Equals(dead))
+            {
+                Assert.Equal(chosen[i], backend);
+            }
+        }
+        Assert.Equal(countersBefore, env.Thread.Run(() => env.Programmer.BackendCounters(deadId)));
+
+        // Up again: same id, back in the table, its counters carry on.
+        var up = env.Apply(web);
+        Assert.Equal(deadId, up.BackendIds["198.18.2.11:8080"]);
+        var fresh = Enumerable.Range(0, 90).Select(i => BackendOf(env.Send(PacketBuilder.Build(Syn(i, (ushort)(39400 + i))), "cl0"))).ToList();
+        Assert.Contains(dead, fresh);
+        Assert.True(env.Thread.Run(() => env.Programmer.BackendCounters(deadId)).Packets > countersBefore.Packets);
+    }
 }

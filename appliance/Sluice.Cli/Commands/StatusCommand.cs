@@ -27,7 +27,7 @@ public static class StatusCommand
         var backends = services.SelectMany(s => s!["status"]!["backends"]!.AsArray()).ToList();
         var up = backends.Count(b => b!["health"]!.GetValue<string>() == "up");
         var draining = backends.Count(b => b!["state"]!.GetValue<string>() == "draining");
-        Console.WriteLine($"Services:   {services.Count}   backends {backends.Count} ({up} up, {backends.Count - up} not up, {draining} draining)   flows {status["counts"]!["flows"]}");
+        Console.WriteLine($"Services:   {services.Count}   backends {backends.Count} ({up} up, {backends.Count - up} down, {draining} draining)   flows {status["counts"]!["flows"]}");
         var drops = status["drops"]!.AsObject().Where(d => d.Value!.GetValue<ulong>() > 0).ToList();
         Console.WriteLine("Drops:      " + (drops.Count == 0 ? "none" : string.Join("  ", drops.Select(d => $"{d.Key} {d.Value}"))));
         Console.WriteLine($"Versions:   sluiced {status["versions"]!["sluiced"]}  abi {status["versions"]!["abi"]}  kernel {status["versions"]!["kernel"]}");

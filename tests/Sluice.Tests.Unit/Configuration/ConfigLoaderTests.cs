@@ -92,6 +92,48 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void HealthCheckDrainAndListenerErrorsAreEachNamed()
+    {
+        var result = ConfigLoader.Parse("""
+            datapath:
+              interfaces: [eth1]
+            api:
+              listen: 127.0.0.1:9080
+            metrics:
+              listen: 0.0.0.0:9080
+            services:
+              web:
+                vip: 198.18.100.10
+                port: 80
+                mode: dnat
+                drainTimeoutMs: -1
+                healthCheck: { type: tcp, port: 0, payload: hello, expectStatus: "200" }
+              api:
+                vip: 198.18.100.10
+                port: 443
+                mode: dnat
+                healthCheck: { type: https, expectStatus: "500-200" }
+              dns:
+                vip: 198.18.100.10
+                port: 53
+                protocol: udp
+                mode: dnat
+                healthCheck: { type: udp, payload: "", path: /x }
+            """);
+        Assert.False(result.IsValid);
+        var errors = result.Errors.ToDictionary(e => e.Path, e => e.Message);
+        Assert.Equal("must use another port than api.listen", errors["metrics.listen"]);
+        Assert.Equal("must be 0-86400000", errors["services.web.drainTimeoutMs"]);
+        Assert.Equal("must be 1-65535", errors["services.web.healthCheck.port"]);
+        Assert.Equal("only for udp checks", errors["services.web.healthCheck.payload"]);
+        Assert.Equal("only for http and https checks", errors["services.web.healthCheck.expectStatus"]);
+        Assert.Equal("must be a status 100-599 or a range such as 200-399", errors["services.api.healthCheck.expectStatus"]);
+        Assert.Equal("must be 1-1024 characters", errors["services.dns.healthCheck.payload"]);
+        Assert.Equal("only for http and https checks", errors["services.dns.healthCheck.path"]);
+        Assert.Equal(8, errors.Count);
+    }
+
+    [Fact]
     public void UnknownKeysAreNamedWithTheirPathAllOfThem()
     {
         var result = ConfigLoader.Parse("""
