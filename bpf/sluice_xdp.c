@@ -1,46 +1,16 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Sluice's XDP program: L4 load balancing (fullnat/dnat) with Maglev.
- * Entry: parse, classify, dispatch. Everything not addressed to a VIP and
- * not a reply of one of our flows passes byte-identical.
+ * The per-packet path is lib/process.h.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
-#include "lib/balancer.h"
+#include "lib/process.h"
 
 SEC("xdp")
 int sluice_xdp(struct xdp_md *ctx)
 {
-	struct packet pkt = {};
-	struct sluice_service_key service_key = {};
-	const struct sluice_service *service;
-	const struct sluice_nat *nat;
-	enum l4_status status;
-	int pass_reason;
-
-	count(SLUICE_CTR_RECEIVED);
-	pass_reason = parse_ethernet(ctx, &pkt);
-	if (pass_reason) {
-		count(pass_reason);
-		return XDP_PASS;
-	}
-
-	status = parse_l4(&pkt);
-	if (status == L4_OK) {
-		service_key.vip = pkt.tuple.daddr;
-		service_key.port = pkt.tuple.dport;
-		service_key.protocol = pkt.tuple.protocol;
-		service = bpf_map_lookup_elem(&sluice_services_v2, &service_key);
-		if (service)
-			return balance_to_backend(ctx, &pkt, service);
-		nat = bpf_map_lookup_elem(&sluice_nat_v2, &pkt.tuple);
-		if (nat)
-			return reply_to_client(ctx, &pkt, nat);
-	}
-	if (bpf_map_lookup_elem(&sluice_vips_v2, &pkt.tuple.daddr))
-		return drop(drop_reason_of(status));
-	count(SLUICE_CTR_PASS_NOT_SERVICE);
-	return XDP_PASS;
+	return sluice_process(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

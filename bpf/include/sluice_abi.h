@@ -62,6 +62,22 @@ struct sluice_service {
 	__u16 pad;
 };
 
+/* Where bpf_fib_lookup last sent packets for a backend, and for which input:
+ * reused only for packets from the same ingress interface and no longer than
+ * a length the FIB has already accepted (its MTU check). ifindex 0: none. */
+struct sluice_next_hop {
+	__u32 ifindex;
+	__u32 ingress_ifindex;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u16 max_len;   /* largest IPv4 total length the FIB accepted */
+	__u16 pad;
+};
+
+/* How long a backend's next hop is reused before the FIB is asked again: the
+ * FIB costs about as much as the rest of the established path together. */
+#define SLUICE_NEXT_HOP_TTL_NS 1000000000ULL
+
 /* backends: backend id -> backend. */
 struct sluice_backend {
 	__be32 address;
@@ -69,6 +85,10 @@ struct sluice_backend {
 	__u8 flags;       /* enum sluice_backend_flags */
 	__u8 pad;
 	__u32 service_id; /* owner; lets a restarted control plane rebuild its ids */
+	__u32 pad2;
+	/* Written by the datapath only (the control plane writes zeros): */
+	__u64 next_hop_ns; /* coarse clock when next_hop was resolved */
+	struct sluice_next_hop next_hop;
 };
 
 /* A packet's 5-tuple as seen on the wire; key of flows and nat. */

@@ -14,24 +14,25 @@
 #include "rewrite.h"
 #include "snat.h"
 
-static __always_inline const struct sluice_backend *backend_by_id(__u32 id)
+static __always_inline struct sluice_backend *backend_by_id(__u32 id)
 {
-	const struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v2, &id);
+	struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v2, &id);
 
 	if (!backend || !(backend->flags & SLUICE_BACKEND_F_PRESENT))
 		return 0;
 	return backend;
 }
 
-/* Choose a backend for a new flow and record the flow (and its NAT). */
+/* Choose a backend for a new flow and record its NAT; the caller records the
+ * flow itself once its next hop is known. */
 static __always_inline enum sluice_drop_reason
 create_flow(struct packet *pkt, const struct sluice_service *service,
-	    struct sluice_flow *flow, const struct sluice_backend **backend_out)
+	    struct sluice_flow *flow, struct sluice_backend **backend_out, __u64 now)
 {
 	const struct sluice_tuple *client = &pkt->tuple;
 	__u32 hash = flow_hash(client, service->flags);
 	__s64 picked = maglev_pick(service->id, hash);
-	const struct sluice_backend *backend;
+	struct sluice_backend *backend;
 	struct sluice_nat reverse = {};
 	struct sluice_tuple reply = {};
 	enum sluice_drop_reason reason;
@@ -44,8 +45,8 @@ create_flow(struct packet *pkt, const struct sluice_service *service,
 
 	flow->backend_id = (__u32)picked;
 	flow->service_id = service->id;
-	flow->created_ns = bpf_ktime_get_ns();
-	flow->last_seen_ns = flow->created_ns;
+	flow->created_ns = now;
+	flow->last_seen_ns = now;
 	reverse.saddr = client->daddr;
 	reverse.daddr = client->saddr;
 	reverse.sport = client->dport;
@@ -68,22 +69,48 @@ create_flow(struct packet *pkt, const struct sluice_service *service,
 		if (bpf_map_update_elem(&sluice_nat_v2, &reply, &reverse, BPF_ANY) != 0)
 			return SLUICE_DROP_FLOW_INSERT_FAILED;
 	}
-	if (bpf_map_update_elem(&sluice_flows_v2, client, flow, BPF_ANY) != 0)
-		return SLUICE_DROP_FLOW_INSERT_FAILED;
 	*backend_out = backend;
 	return SLUICE_DROP_NONE;
 }
 
 /* Liveness for drain counts and the flows API: a rate-limited last-seen store and
  * a closing mark on FIN/RST. Both are plain stores into the value, no map update. */
-static __always_inline void flow_touch(struct sluice_flow *flow, const struct packet *pkt)
+/* The coarse clock (CLOCK_MONOTONIC_COARSE) is plenty for 1 s intervals and
+ * far cheaper than bpf_ktime_get_ns. */
+static __always_inline void flow_touch(struct sluice_flow *flow, const struct packet *pkt, __u64 now)
 {
-	__u64 now = bpf_ktime_get_ns();
-
 	if (now - flow->last_seen_ns > SLUICE_FLOW_TOUCH_NS)
 		flow->last_seen_ns = now;
 	if ((pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && !(flow->flags & SLUICE_FLOW_F_CLOSING))
 		flow->flags |= SLUICE_FLOW_F_CLOSING;
+}
+
+/* Forward to a backend through its cached next hop, asking the FIB again once
+ * the cache is older than SLUICE_NEXT_HOP_TTL_NS. Only successful lookups are
+ * cached, so a missing neighbour or route is retried on every packet. The
+ * cache assumes destination-based routing (the usual case for backends). */
+static __always_inline int forward_to_backend(struct xdp_md *ctx, struct packet *pkt,
+					      struct sluice_backend *backend, __u64 now)
+{
+	struct sluice_next_hop next_hop = {};
+	__u16 len = bpf_ntohs(pkt->ip->tot_len);
+	int fresh = backend->next_hop.ifindex && now - backend->next_hop_ns < SLUICE_NEXT_HOP_TTL_NS &&
+		    backend->next_hop.ingress_ifindex == ctx->ingress_ifindex;
+	int verdict;
+
+	if (fresh && len <= backend->next_hop.max_len)
+		return transmit(ctx, pkt, &backend->next_hop);
+	verdict = resolve_next_hop(ctx, pkt, &next_hop);
+	if (verdict >= 0)
+		return verdict;
+	next_hop.ingress_ifindex = ctx->ingress_ifindex;
+	next_hop.max_len = len;
+	if (fresh && backend->next_hop.ifindex == next_hop.ifindex && backend->next_hop.max_len > len)
+		next_hop.max_len = backend->next_hop.max_len;
+	else
+		backend->next_hop_ns = now;
+	backend->next_hop = next_hop;
+	return transmit(ctx, pkt, &next_hop);
 }
 
 /* A bare SYN on a closing flow is a new connection reusing the client port. */
@@ -96,11 +123,12 @@ static __always_inline int reopens_closed_flow(const struct sluice_flow *flow, c
 static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet *pkt,
 					      const struct sluice_service *service)
 {
-	const struct sluice_backend *backend = 0;
+	struct sluice_backend *backend = 0;
 	struct sluice_flow *existing;
 	struct sluice_flow created = {};
 	const struct sluice_flow *flow;
 	enum sluice_drop_reason reason;
+	__u64 now = bpf_ktime_get_coarse_ns();
 	int is_new = 0;
 
 	if (pkt->ip->ttl <= 1)
@@ -114,7 +142,7 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	if (existing) {
 		backend = backend_by_id(existing->backend_id);
 		if (backend) {
-			flow_touch(existing, pkt);
+			flow_touch(existing, pkt, now);
 			flow = existing;
 			count(SLUICE_CTR_FLOW_HIT);
 		} else {
@@ -122,9 +150,11 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 		}
 	}
 	if (!backend) {
-		reason = create_flow(pkt, service, &created, &backend);
+		reason = create_flow(pkt, service, &created, &backend, now);
 		if (reason != SLUICE_DROP_NONE)
 			return drop(reason);
+		if (bpf_map_update_elem(&sluice_flows_v2, &pkt->tuple, &created, BPF_ANY) != 0)
+			return drop(SLUICE_DROP_FLOW_INSERT_FAILED);
 		flow = &created;
 		is_new = 1;
 		count(SLUICE_CTR_FLOW_NEW);
@@ -136,7 +166,8 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 		rewrite_tuple(pkt, flow->snat_address, backend->address, flow->snat_port, backend->port);
 	else
 		rewrite_tuple(pkt, pkt->tuple.saddr, backend->address, pkt->tuple.sport, backend->port);
-	return forward(ctx, pkt);
+
+	return forward_to_backend(ctx, pkt, backend, now);
 }
 
 /* A FIN or RST from the backend closes the client's flow too (rare: an extra lookup). */

@@ -22,7 +22,11 @@ static __always_inline void decrement_ttl(struct iphdr *ip)
 	ip->ttl -= 1;
 }
 
-static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt)
+/* Ask the FIB where the rewritten packet goes. Returns -1 with *next_hop
+ * filled when we forward it ourselves, else the verdict (pass to the kernel,
+ * or a counted drop). */
+static __always_inline int resolve_next_hop(struct xdp_md *ctx, struct packet *pkt,
+					    struct sluice_next_hop *next_hop)
 {
 	struct iphdr *ip = pkt->ip;
 	struct bpf_fib_lookup fib = {};
@@ -63,15 +67,33 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt)
 		count(SLUICE_CTR_PASS_EGRESS_NOT_ATTACHED);
 		return XDP_PASS;
 	}
-	decrement_ttl(ip);
-	__builtin_memcpy(pkt->eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(pkt->eth->h_source, fib.smac, ETH_ALEN);
-	if (fib.ifindex == ctx->ingress_ifindex) {
+	next_hop->ifindex = fib.ifindex;
+	__builtin_memcpy(next_hop->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(next_hop->smac, fib.smac, ETH_ALEN);
+	return -1;
+}
+
+/* Send the packet to a resolved next hop: TTL, MACs, then out. */
+static __always_inline int transmit(struct xdp_md *ctx, struct packet *pkt,
+				    const struct sluice_next_hop *next_hop)
+{
+	decrement_ttl(pkt->ip);
+	__builtin_memcpy(pkt->eth->h_dest, next_hop->dmac, ETH_ALEN);
+	__builtin_memcpy(pkt->eth->h_source, next_hop->smac, ETH_ALEN);
+	if (next_hop->ifindex == ctx->ingress_ifindex) {
 		count(SLUICE_CTR_TRANSMITTED);
 		return XDP_TX;
 	}
 	count(SLUICE_CTR_REDIRECTED);
-	return bpf_redirect_map(&sluice_tx_ports_v2, fib.ifindex, XDP_PASS);
+	return bpf_redirect_map(&sluice_tx_ports_v2, next_hop->ifindex, XDP_PASS);
+}
+
+static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt)
+{
+	struct sluice_next_hop next_hop = {};
+	int verdict = resolve_next_hop(ctx, pkt, &next_hop);
+
+	return verdict >= 0 ? verdict : transmit(ctx, pkt, &next_hop);
 }
 
 #endif /* SLUICE_FORWARD_H */

@@ -302,4 +302,20 @@ public sealed class FlowBehaviourTests
         Assert.Contains(dead, fresh);
         Assert.True(env.Thread.Run(() => env.Programmer.BackendCounters(deadId)).Packets > countersBefore.Packets);
     }
+
+    [RootFact]
+    public async Task ABackendsNewMacReachesItsEstablishedFlowsOnceTheCachedNextHopExpires()
+    {
+        using var env = new DatapathEnvironment();
+        env.Apply(Web("198.18.2.10"));
+        var ack = Syn(0, 39500) with { TcpFlags = 0x10 };
+        env.Send(PacketBuilder.Build(Syn(0, 39500)), "cl0");
+        byte[] DestinationMac() => env.Send(PacketBuilder.Build(ack), "cl0").Output[..6];
+        Assert.Equal(DatapathEnvironment.BackendMac, DestinationMac());
+
+        // The FIB now says otherwise; the cached next hop is reused for at most about a second.
+        byte[] moved = [0x02, 0, 0, 0, 0x02, 0xcc];
+        Command.Run("ip", "-netns", env.NamespaceName, "neigh", "replace", "198.18.2.10", "lladdr", "02:00:00:00:02:cc", "dev", "be0", "nud", "permanent");
+        await Poll.Until(() => DestinationMac().SequenceEqual(moved), "established packets follow the backend's new MAC", TimeSpan.FromSeconds(5));
+    }
 }

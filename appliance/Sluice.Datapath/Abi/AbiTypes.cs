@@ -13,13 +13,25 @@ public record struct ServiceKey(Be32 Vip, Be16 Port, byte Protocol, byte Pad = 0
 [StructLayout(LayoutKind.Sequential)]
 public record struct ServiceEntry(uint Id, ServiceMode Mode, ServiceFlags Flags, ushort Pad = 0);
 
-/// <summary>struct sluice_backend.</summary>
+/// <summary>struct sluice_backend. The next-hop cache is the datapath's; the control plane writes zeros.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public record struct BackendEntry(Be32 Address, Be16 Port, BackendFlags Flags, byte Pad, uint ServiceId);
+public record struct BackendEntry(Be32 Address, Be16 Port, BackendFlags Flags, byte Pad, uint ServiceId, uint Pad2 = 0, ulong NextHopNs = 0, NextHop NextHop = default);
 
 /// <summary>struct sluice_tuple: a packet's 5-tuple as seen on the wire.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public record struct Tuple5(Be32 SourceAddress, Be32 DestinationAddress, Be16 SourcePort, Be16 DestinationPort, byte Protocol, byte Pad0 = 0, byte Pad1 = 0, byte Pad2 = 0);
+
+/// <summary>struct sluice_next_hop: where a backend's packets were last sent (ifindex 0: none).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct NextHop
+{
+    public uint Ifindex;
+    public uint IngressIfindex;
+    public fixed byte DestinationMac[6];
+    public fixed byte SourceMac[6];
+    public ushort MaxLength;
+    public ushort Pad;
+}
 
 /// <summary>struct sluice_flow.</summary>
 [StructLayout(LayoutKind.Sequential)]

@@ -188,6 +188,16 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         *(LoadConfig*)data = new LoadConfig(options.FlowHashSeed, options.SnatPortMin, options.SnatPortMax, options.SnatProbes);
     }
 
+    /// <summary>Another program of the same object (the benchmark object carries several).</summary>
+    public int FindProgramFd(string name)
+    {
+        var program = BpfException.ThrowIfNull(Libbpf.ObjectFindProgramByName(obj.DangerousGetHandle(), name), $"find program {name}");
+        return BpfException.ThrowIfNegative(Libbpf.ProgramFd(program), $"fd of program {name}");
+    }
+
+    /// <summary>The fd of any map of the object, by its ELF name.</summary>
+    public int FindMapFd(string name) => MapFd(name);
+
     private int MapFd(string name)
     {
         for (var map = Libbpf.ObjectNextMap(obj.DangerousGetHandle(), 0); map != 0; map = Libbpf.ObjectNextMap(obj.DangerousGetHandle(), map))

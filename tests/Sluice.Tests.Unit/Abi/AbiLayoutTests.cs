@@ -19,9 +19,10 @@ public sealed partial class AbiLayoutTests
     [
         (typeof(ServiceKey), "sluice_service_key", ["vip", "port", "protocol", "pad"]),
         (typeof(ServiceEntry), "sluice_service", ["id", "mode", "flags", "pad"]),
-        (typeof(BackendEntry), "sluice_backend", ["address", "port", "flags", "pad", "service_id"]),
+        (typeof(BackendEntry), "sluice_backend", ["address", "port", "flags", "pad", "service_id", "pad2", "next_hop_ns", "next_hop"]),
         (typeof(Tuple5), "sluice_tuple", ["saddr", "daddr", "sport", "dport", "protocol", "pad[0]", "pad[1]", "pad[2]"]),
         (typeof(FlowEntry), "sluice_flow", ["backend_id", "snat_address", "snat_port", "flags", "pad", "service_id", "created_ns", "last_seen_ns"]),
+        (typeof(NextHop), "sluice_next_hop", ["ifindex", "ingress_ifindex", "dmac", "smac", "max_len", "pad"]),
         (typeof(NatEntry), "sluice_nat", ["saddr", "daddr", "sport", "dport", "service_id", "backend_id", "pad", "created_ns"]),
         (typeof(ConfigEntry), "sluice_config", ["snat_address_count", "snat_addresses"]),
         (typeof(LoadConfig), "sluice_load_config", ["flow_hash_seed", "snat_port_min", "snat_port_max", "snat_probes"]),

@@ -1,0 +1,84 @@
+using System.Net;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sluice.Datapath.Loading;
+using Sluice.Datapath.Programming;
+using Sluice.Testing;
+
+namespace Sluice.Bench.PacketCost;
+
+/// <summary>
+/// The benchmark object (bench/bpf/sluice_bench.c: Sluice behind a header-restoring
+/// wrapper, plus the floors) loaded in a private namespace whose neighbours are static,
+/// so bpf_fib_lookup answers and every run ends in a redirect like real forwarding.
+/// </summary>
+public sealed class BenchDatapath : IDisposable
+{
+    public static readonly IPAddress SnatAddress = IPAddress.Parse("198.18.200.1");
+    private readonly TestNamespace netns;
+
+    public BenchDatapath(uint maxServices, uint flowTableSize)
+    {
+        netns = new TestNamespace("bench");
+        try
+        {
+            var batch = new List<string>
+            {
+                "link add cl0 address 02:00:00:00:01:01 type veth peer name clp",
+                "link add be0 address 02:00:00:00:02:01 type veth peer name bep",
+                "link set cl0 up", "link set clp up", "link set be0 up", "link set bep up",
+                "address add 198.19.0.1/16 dev cl0",
+                "address add 198.18.2.1/24 dev be0",
+            };
+            for (var host = 10; host < 20; host++)
+            {
+                batch.Add($"neigh add 198.18.2.{host} lladdr 02:00:00:00:02:bb dev be0 nud permanent");
+            }
+            var file = Path.GetTempFileName();
+            File.WriteAllLines(file, batch);
+            Command.Run("ip", "-netns", netns.Name, "-batch", file);
+            File.Delete(file);
+            netns.Sysctl("net.ipv4.ip_forward", "1");
+            Thread = new NamespaceThread(netns.Name);
+            Thread.Run(() =>
+            {
+                Datapath = XdpDatapath.Load(new DatapathOptions
+                {
+                    ObjectPath = Path.Combine(AppContext.BaseDirectory, "bpf", "sluice_bench.o"),
+                    PinPath = null,
+                    MaxServices = maxServices,
+                    MaxBackends = maxServices + 64,
+                    FlowTableSize = flowTableSize,
+                    FlowHashSeed = 7,
+                }, NullLogger.Instance);
+                Programmer = new DatapathProgrammer(Datapath);
+                Programmer.SetSnatAddresses([SnatAddress]);
+                foreach (var name in new[] { "cl0", "be0" })
+                {
+                    var index = XdpDatapath.InterfaceIndex(name);
+                    Datapath.TxPorts.Update(index, index);
+                }
+                ClientInterface = XdpDatapath.InterfaceIndex("cl0");
+            });
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public NamespaceThread Thread { get; } = null!;
+
+    public XdpDatapath Datapath { get; private set; } = null!;
+
+    public DatapathProgrammer Programmer { get; private set; } = null!;
+
+    public uint ClientInterface { get; private set; }
+
+    public void Dispose()
+    {
+        Thread?.Run(() => Datapath?.Dispose());
+        Thread?.Dispose();
+        netns.Dispose();
+    }
+}

@@ -1,0 +1,147 @@
+using System.Net;
+using System.Runtime.InteropServices;
+using Sluice.Bench.Reporting;
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Maps;
+using Sluice.Datapath.Programming;
+using Sluice.Datapath.Testing;
+using Sluice.Testing.Packets;
+
+namespace Sluice.Bench.PacketCost;
+
+/// <summary>struct sluice_bench_frame (bench/bpf/sluice_bench.c).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct BenchFrame
+{
+    public fixed byte Bytes[64];
+    public uint VarySourcePort;
+    public uint Sequence;
+}
+
+/// <summary>
+/// Part 1: nanoseconds per packet through BPF_PROG_TEST_RUN with a large repeat count.
+/// Every figure is the median of several runs; every Sluice run is checked against the
+/// program's own counters (flow hits or new flows equal to the repeat count, no drop),
+/// so the path timed is the path named.
+/// </summary>
+public static class PacketCostBench
+{
+    private static readonly IPAddress Vip = IPAddress.Parse("198.18.100.1");
+
+    public static PartResult Run(bool quick, Action<string> log)
+    {
+        var started = DateTimeOffset.UtcNow;
+        int[] serviceCounts = quick ? [1, 1_000] : [1, 1_000, 10_000, 100_000];
+        var repeat = quick ? 200_000 : 2_000_000;
+        var rounds = quick ? 3 : 7;
+        var measurements = new List<Measurement>();
+        var notes = new List<string> { $"repeat {repeat:N0} per run, median of {rounds} runs; 64-byte TCP frames; 10 backends behind each measured service" };
+        foreach (var count in serviceCounts)
+        {
+            log($"packet-cost: {count:N0} service(s)");
+            using var bench = new BenchDatapath(maxServices: (uint)Math.Max(64, count + 8), flowTableSize: uint.Parse(Environment.GetEnvironmentVariable("BENCH_FLOWS") ?? "262144"));
+            var backends = Enumerable.Range(10, 10).Select(h => new BackendSpec(IPAddress.Parse($"198.18.2.{h}"), 8080)).ToList();
+            bench.Thread.Run(() =>
+            {
+                bench.Programmer.Apply(new ServiceSpec(Vip, 80, L4Protocol.Tcp, backends) { Mode = ServiceMode.FullNat });
+                bench.Programmer.Apply(new ServiceSpec(Vip, 81, L4Protocol.Tcp, backends) { Mode = ServiceMode.Dnat });
+                for (var i = 2; i < count; i++) // the rest: small services elsewhere, as many as asked
+                {
+                    var vip = IPAddress.Parse($"198.18.{128 + (i / 50 / 256)}.{i / 50 % 256}");
+                    bench.Programmer.Apply(new ServiceSpec(vip, (ushort)(1000 + (i % 50)), L4Protocol.Tcp, [backends[i % 10]]) { MaglevTableSize = 251 });
+                }
+            });
+
+            var frameMap = new BpfMap<uint, BenchFrame>("sluice_b.bss", bench.Datapath.FindMapFd("sluice_b.bss"));
+            double Time(int programFd, byte[] frame, bool vary, out XdpAction action)
+            {
+                SetFrame(frameMap, frame, vary);
+                var results = new List<double>();
+                var last = XdpAction.Aborted;
+                for (var r = 0; r < rounds; r++)
+                {
+                    var run = bench.Thread.Run(() => ProgramTestRun.Run(programFd, frame, bench.ClientInterface, repeat));
+                    results.Add(run.DurationNs);
+                    last = run.Action;
+                }
+                action = last;
+                return Median(results);
+            }
+
+            var ack = Frame(80, tcpFlags: 0x10);
+            var floor = Time(bench.Datapath.FindProgramFd("bench_xdp_tx"), ack, vary: false, out _);
+            var restore = Time(bench.Datapath.FindProgramFd("bench_restore_tx"), ack, vary: false, out _);
+            var restoreVary = Time(bench.Datapath.FindProgramFd("bench_restore_tx"), ack, vary: true, out _);
+            measurements.Add(new("packet-cost", "xdp_tx floor", $"{count}", floor, "ns"));
+            measurements.Add(new("packet-cost", "wrapper: restore + XDP_TX", $"{count}", restore, "ns"));
+            measurements.Add(new("packet-cost", "wrapper: restore + new port + XDP_TX", $"{count}", restoreVary, "ns"));
+
+            var hot = bench.Datapath.FindProgramFd("bench_new_flow_hot");
+            foreach (var (name, port, newFlows, vary) in new[]
+            {
+                ("established fullnat", 80, false, false), ("established dnat", 81, false, false),
+                ("new flow fullnat, hot", 80, true, false), ("new flow dnat, hot", 81, true, false),
+                ("new flow fullnat, cold", 80, true, true), ("new flow dnat, cold", 81, true, true),
+            })
+            {
+                var frame = Frame(port, tcpFlags: (byte)(newFlows ? 0x02 : 0x10));
+                if (!newFlows)
+                {
+                    SetFrame(frameMap, frame, vary: false);
+                    bench.Thread.Run(() => ProgramTestRun.Run(bench.Datapath.ProgramFd, frame, bench.ClientInterface)); // the flow exists
+                }
+                var (hitsBefore, newBefore, dropsBefore) = Counters(bench);
+                var ns = Time(newFlows && !vary ? hot : bench.Datapath.ProgramFd, frame, vary, out var action);
+                var (hits, news, drops) = Counters(bench);
+                var expected = (ulong)repeat * (ulong)rounds;
+                var proof = newFlows ? news - newBefore : hits - hitsBefore;
+                var proven = proof == expected && drops == dropsBefore && action == XdpAction.Redirect;
+                var note = $"{(newFlows ? "flow_new" : "flow_hit")} {proof:N0} of {expected:N0}, drops {drops - dropsBefore}, verdict {action}";
+                if (!proven)
+                {
+                    notes.Add($"{name} with {count} services: path NOT proven ({note})");
+                }
+                var wrapper = vary ? restoreVary : restore;
+                measurements.Add(new("packet-cost", name, $"{count}", ns, "ns", note));
+                measurements.Add(new("packet-cost", name + " (net of wrapper)", $"{count}", Math.Max(0, ns - (wrapper - floor)), "ns"));
+                log($"  wrapper {wrapper:F1}; {name}: {ns:F1} ns ({ns / floor:F1}x floor {floor:F1} ns); {note}");
+            }
+        }
+        return new PartResult("packet-cost", started, quick, measurements, notes);
+    }
+
+    private static byte[] Frame(int port, byte tcpFlags) => PacketBuilder.Build(new PacketSpec
+    {
+        SourceMac = [0x02, 0, 0, 0, 0x01, 0xaa],
+        DestinationMac = [0x02, 0, 0, 0, 0x01, 0x01],
+        Source = IPAddress.Parse("198.19.1.10"),
+        Destination = Vip,
+        SourcePort = 40000,
+        DestinationPort = (ushort)port,
+        TcpFlags = tcpFlags,
+        Payload = new byte[10], // 64-byte frame: the wrapper restores all of it
+    });
+
+    private static unsafe void SetFrame(BpfMap<uint, BenchFrame> map, byte[] frame, bool vary)
+    {
+        var value = new BenchFrame { VarySourcePort = vary ? 1u : 0u };
+        for (var i = 0; i < 64; i++)
+        {
+            value.Bytes[i] = frame[i];
+        }
+        map.Update(0, value);
+    }
+
+    private static (ulong Hits, ulong New, ulong Drops) Counters(BenchDatapath bench)
+    {
+        ulong Sum(PerCpuArray<ulong> array, uint index) => array.Read(index).Aggregate(0UL, (a, b) => a + b);
+        var drops = Enum.GetValues<DropReason>().Where(r => r != DropReason.None).Aggregate(0UL, (a, r) => a + Sum(bench.Datapath.Drops, (uint)r));
+        return (Sum(bench.Datapath.Counters, (uint)DatapathCounter.FlowHit), Sum(bench.Datapath.Counters, (uint)DatapathCounter.FlowNew), drops);
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+}

@@ -1,0 +1,23 @@
+using Sluice.Bench.PacketCost;
+using Sluice.Bench.Reporting;
+
+// sluice-bench PART --out DIR [--quick]: runs one part of the suite and writes DIR/PART.json;
+// `report --out DIR` turns every part's JSON into DIR/../RESULTS.md and the chart.
+if (args.Length < 3 || args[1] != "--out")
+{
+    Console.Error.WriteLine("usage: sluice-bench packet-cost|control-plane|maglev|report --out DIR [--quick]");
+    return 2;
+}
+var part = args[0];
+var output = args[2];
+var quick = args.Contains("--quick");
+void Log(string line) => Console.WriteLine(line);
+switch (part)
+{
+    case "packet-cost":
+        PacketCostBench.Run(quick, Log).Save(output);
+        return 0;
+    default:
+        Console.Error.WriteLine($"unknown part {part}");
+        return 2;
+}
