@@ -81,6 +81,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.AddServerHeader = false;
 });
 builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<DatapathErrorHandler>();
 builder.Services.AddOpenApi();
 builder.Services.AddSingleton(new ConfigSource(arguments.ConfigPath, config));
 builder.Services.AddSingleton(new ApiStateStore(config.StateDirectory));

@@ -1,21 +1,32 @@
+using Sluice.Bench.ControlPlane;
+using Sluice.Bench.Maglev;
 using Sluice.Bench.PacketCost;
 using Sluice.Bench.Reporting;
 
-// sluice-bench PART --out DIR [--quick]: runs one part of the suite and writes DIR/PART.json;
-// `report --out DIR` turns every part's JSON into DIR/../RESULTS.md and the chart.
+// sluice-bench PART --out DIR [--quick]: runs one part of the suite and writes DIR/PART.json.
+// `report --out DIR` turns every part's JSON into bench/RESULTS.md and bench/results.svg.
 if (args.Length < 3 || args[1] != "--out")
 {
     Console.Error.WriteLine("usage: sluice-bench packet-cost|control-plane|maglev|report --out DIR [--quick]");
     return 2;
 }
 var part = args[0];
-var output = args[2];
+var output = Path.GetFullPath(args[2]);
 var quick = args.Contains("--quick");
 void Log(string line) => Console.WriteLine(line);
 switch (part)
 {
     case "packet-cost":
         PacketCostBench.Run(quick, Log).Save(output);
+        return 0;
+    case "control-plane":
+        (await ControlPlaneBench.Run(quick, Log)).Save(output);
+        return 0;
+    case "maglev":
+        MaglevBench.Run(quick, Path.Combine(Path.GetTempPath(), $"sluice-bdn-{Environment.ProcessId}"), Log).Save(output);
+        return 0;
+    case "report":
+        Report.Write(output, Log);
         return 0;
     default:
         Console.Error.WriteLine($"unknown part {part}");

@@ -166,6 +166,27 @@ public sealed class DaemonLifecycleTests
     }
 
     [RootFact]
+    public async Task AServiceBeyondTheDatapathsCapacityIsA507AndChangesNothing()
+    {
+        using var scene = new Scene();
+        using var daemon = new SluicedProcess(scene.Namespace.Name, scene.Directory, Config(scene.Directory, scene.PinPath, WebService));
+        daemon.Start();
+        using var api = daemon.Client();
+        for (var i = 1; i < 64; i++) // maxServices: 64, one taken by the config's web
+        {
+            var body = $$"""{"vip": "198.18.101.{{i}}", "port": 80, "backends": [{"address": "198.18.2.2", "port": 8080}]}""";
+            Assert.Equal(System.Net.HttpStatusCode.Created, (await api.PutAsync($"/api/v1/services/s{i}", new StringContent(body, System.Text.Encoding.UTF8, "application/json"))).StatusCode);
+        }
+        var before = await api.GetStringAsync("/api/v1/services");
+        var refused = await api.PutAsync("/api/v1/services/one-too-many", new StringContent(
+            """{"vip": "198.18.102.1", "port": 80, "backends": [{"address": "198.18.2.2", "port": 8080}]}""", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal((System.Net.HttpStatusCode)507, refused.StatusCode);
+        Assert.Contains("all 64 service slots (datapath.maxServices) are in use", await refused.Content.ReadAsStringAsync());
+        Assert.Equal(before, await api.GetStringAsync("/api/v1/services"));
+        Assert.DoesNotContain("one-too-many", File.ReadAllText(Path.Combine(scene.Directory, "state", "api-services.json")));
+    }
+
+    [RootFact]
     public async Task SighupReloadsAValidFileAndKeepsTheRunningStateOnABadOne()
     {
         using var scene = new Scene();

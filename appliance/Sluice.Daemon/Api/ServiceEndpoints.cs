@@ -18,7 +18,7 @@ public static class ServiceEndpoints
         services.MapGet("/", List).Produces<ServiceList>();
         services.MapGet("/{name}", Get).Produces<ServiceView>().ProducesProblem(404);
         services.MapPut("/{name}", Put).Accepts<ServiceDefinition>("application/json").Produces<ServiceView>().Produces<ServiceView>(201)
-            .Produces<DryRunResult>().ProducesValidationProblem().ProducesProblem(409).ProducesProblem(412).ProducesProblem(413);
+            .Produces<DryRunResult>().ProducesValidationProblem().ProducesProblem(409).ProducesProblem(412).ProducesProblem(413).ProducesProblem(507);
         services.MapDelete("/{name}", Delete).Produces(204).ProducesProblem(404).ProducesProblem(409).ProducesProblem(412);
         services.MapPut("/{name}/backends/{backend}", PutBackend).Accepts<BackendPatch>("application/json").Produces<ServiceView>()
             .ProducesValidationProblem().ProducesProblem(404).ProducesProblem(409);

@@ -22,8 +22,8 @@ public sealed class DatapathProgrammer
     public DatapathProgrammer(XdpDatapath datapath)
     {
         this.datapath = datapath;
-        serviceIds = new IdAllocator(datapath.Options.MaxServices);
-        backendIds = new IdAllocator(datapath.Options.MaxBackends);
+        serviceIds = new IdAllocator(datapath.Options.MaxServices, "service slots (datapath.maxServices)");
+        backendIds = new IdAllocator(datapath.Options.MaxBackends, "backend slots (datapath.maxBackends)");
         AdoptExisting();
     }
 

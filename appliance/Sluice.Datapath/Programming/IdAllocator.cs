@@ -8,11 +8,16 @@ namespace Sluice.Datapath.Programming;
 public sealed class IdAllocator
 {
     private readonly uint capacity;
+    private readonly string what;
     private readonly HashSet<uint> used = [];
     private readonly Queue<uint> released = new();
     private uint next;
 
-    public IdAllocator(uint capacity) => this.capacity = capacity;
+    public IdAllocator(uint capacity, string what = "ids")
+    {
+        this.capacity = capacity;
+        this.what = what;
+    }
 
     public int InUse => used.Count;
 
@@ -33,7 +38,7 @@ public sealed class IdAllocator
                 return id;
             }
         }
-        throw new InvalidOperationException($"all {capacity} ids are in use");
+        throw new DatapathFullException($"all {capacity} {what} are in use");
     }
 
     /// <summary>Marks an id as taken (adopting state from pinned maps).</summary>
