@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Runs every test: unit, datapath (BPF_PROG_TEST_RUN), API and end-to-end (network
-# namespaces), then the benchmark suite's quick mode. As root; under CI=true a missing privilege fails instead of skipping.
+# namespaces), then the benchmark suite's quick mode. As root; under CI=true a missing
+# privilege fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
