@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The benchmark suite, as root: per-packet cost, control plane, Maglev build (and the parts
-# listed in bench/README.md), then bench/RESULTS.md, bench/results/*.json and bench/results.svg.
+# The benchmark suite, as root: per-packet cost, control plane, Maglev build, connections
+# (see bench/README.md), then bench/RESULTS.md, bench/results/*.json and bench/results.svg.
 #
 #   sudo bench/run.sh            the full run (tens of minutes); writes into bench/
 #   sudo bench/run.sh --quick    every part briefly, to prove the suite works; writes to a
@@ -19,7 +19,7 @@ if [ "${1:-}" = "--quick" ]; then
 fi
 
 scripts/bootstrap.sh
-tools=(iptables nftables)
+tools=(iptables nftables apache2-utils haproxy)
 missing=()
 for p in "${tools[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,10 +30,25 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 dotnet build Appliance.sln -c Release -nologo -v quiet
 
+# Each part runs as a child whose PID names its namespaces (sl-*-PID-*): if the run is
+# interrupted, the trap removes exactly those.
+part_pid=
+interrupted() {
+  [ -n "$part_pid" ] && kill "$part_pid" 2>/dev/null && wait "$part_pid" 2>/dev/null
+  for ns in $(ip netns list | awk '{print $1}' | grep -- "-$part_pid-" || true); do ip netns del "$ns"; done
+  exit 130
+}
+trap interrupted INT TERM
+part() {
+  "$@" &
+  part_pid=$!
+  wait "$part_pid"
+}
 bench=(dotnet "$PWD/bench/Sluice.Bench/bin/Release/net10.0/sluice-bench.dll")
-"${bench[@]}" packet-cost --out "$out" "${quick[@]}"
-"${bench[@]}" control-plane --out "$out" "${quick[@]}"
-"${bench[@]}" maglev --out "$out" "${quick[@]}"
+part "${bench[@]}" packet-cost --out "$out" "${quick[@]}"
+part "${bench[@]}" control-plane --out "$out" "${quick[@]}"
+part "${bench[@]}" maglev --out "$out" "${quick[@]}"
+part bench/connections.sh "$out" "${quick[@]}"
 "${bench[@]}" report --out "$out"
 if [ ${#quick[@]} -gt 0 ]; then
   echo "bench: quick run complete (results discarded: $out)"

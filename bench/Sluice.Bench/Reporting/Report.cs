@@ -39,7 +39,7 @@ public static class Report
             Generic(md, part);
         }
         md.AppendLine("## Not measured yet").AppendLine();
-        foreach (var missing in new[] { ("packet-rate", "packet rate through the namespace path (generator, sink, iptables/nftables/kernel forwarding)"), ("connections", "TCP connections per second and latency with ab (direct, Sluice, iptables, nftables, HAProxy)") }
+        foreach (var missing in new[] { ("packet-rate", "2. packet rate through the namespace path (live-frames generator, counting sink; ceiling, forward-only XDP, Sluice, kernel forwarding, iptables with 0/1k/10k services, nftables DNAT and map)"), ("connections", "3. TCP connections per second and latency with ab") }
             .Where(m => parts.All(p => p.Part != m.Item1)))
         {
             md.AppendLine($"- {missing.Item2}: not part of this run.");
@@ -99,8 +99,8 @@ public static class Report
         foreach (var note in part.Notes) md.AppendLine($"- {note}");
         md.AppendLine();
         var variants = part.Measurements.Select(m => m.Variant).Distinct().ToList();
-        var header = part.Part == "maglev" ? "backends" : "services";
-        md.AppendLine("| case | " + string.Join(" | ", variants.Select(v => $"{header} {v}")) + " |");
+        var header = part.Part switch { "maglev" => "backends ", "control-plane" => "services ", _ => "" };
+        md.AppendLine("| case | " + string.Join(" | ", variants.Select(v => $"{header}{v}")) + " |");
         md.AppendLine("|---|" + string.Concat(variants.Select(_ => "---|")));
         foreach (var name in part.Measurements.Select(m => m.Case).Distinct())
         {
@@ -125,6 +125,19 @@ public static class Report
             if (rss is not null) md.AppendLine($"| daemon memory with {int.Parse(rss.Variant, Invariant):N0} services ≤ 200 MB | {rss.Value:F0} MiB | {(rss.Value <= 200 ? "yes" : "**no**")} |");
             md.AppendLine();
         }
+        if (part.Part == "connections")
+        {
+            double Rate(string name) => part.Measurements.FirstOrDefault(m => m.Case == name && m.Variant == "connections/s")?.Value ?? double.NaN;
+            var direct = Rate("direct (kernel forwarding, no balancer)");
+            var haproxy = Rate("HAProxy TCP mode");
+            md.AppendLine("| target | figure | met |").AppendLine("|---|---|---|");
+            foreach (var sluice in new[] { "Sluice fullnat (XDP)", "Sluice dnat (XDP)" })
+            {
+                md.AppendLine($"| {sluice}: ≥ 95% of direct | {Rate(sluice) / direct:P0} | {(Rate(sluice) / direct >= 0.95 ? "yes" : "**no**")} |");
+                md.AppendLine($"| {sluice}: ≥ 2.5x HAProxy | {Rate(sluice) / haproxy:F2}x | {(Rate(sluice) / haproxy >= 2.5 ? "yes" : "**no**")} |");
+            }
+            md.AppendLine();
+        }
         if (part.Part == "maglev" && part.Measurements.FirstOrDefault(m => m.Case == "build M=65537" && m.Variant == "1000") is { } big)
         {
             md.AppendLine("| target | figure | met |").AppendLine("|---|---|---|");
@@ -136,6 +149,8 @@ public static class Report
     {
         "s" => $"{m.Value:F3} s",
         "ms" => $"{m.Value:F2} ms",
+        "/s" => $"{m.Value:N0}/s",
+        "µs" => $"{m.Value:F0} µs",
         "MiB" => $"{m.Value:F0} MiB",
         _ => $"{m.Value:F1} {m.Unit}",
     };
