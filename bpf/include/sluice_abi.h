@@ -130,9 +130,22 @@ struct sluice_nat {
 	__be16 dport; /* the client's port */
 	__u32 service_id;
 	__u32 backend_id;
-	__u32 pad;
+	__u32 flags;      /* enum sluice_nat_flags */
 	__u64 created_ns;
+	__u64 closed_ns;  /* coarse clock when the flow was first seen closing */
 };
+
+enum sluice_nat_flags {
+	/* A FIN or RST was seen: after SLUICE_SNAT_HOLD_NS its SNAT port may be reused. */
+	SLUICE_NAT_F_CLOSING = 1 << 0,
+};
+
+/* How long the SNAT port of a closed fullnat flow is held before a new flow may
+ * take it. Short on purpose: a backend still in TIME_WAIT for the old 4-tuple
+ * accepts a new SYN with a newer timestamp, and at worst answers with an ACK the
+ * client resets and retries; a TIME_WAIT-long hold (60 s) would cap each
+ * (SNAT address, backend) pair at about a thousand new connections a second. */
+#define SLUICE_SNAT_HOLD_NS 1000000000ULL
 
 /* config (one entry): runtime settings the control plane may change. */
 struct sluice_config {
@@ -175,6 +188,7 @@ enum sluice_counter {
 	SLUICE_CTR_REPLY_NAT = 13,             /* reply rewritten back to VIP */
 	SLUICE_CTR_SNAT_PROBE_COLLISION = 14,  /* a probed SNAT port was taken */
 	SLUICE_CTR_FLOW_REOPENED = 15,         /* bare SYN on a closing flow: balanced anew */
+	SLUICE_CTR_SNAT_PORT_REUSED = 16,      /* a closed flow's SNAT port taken by a new flow */
 	SLUICE_CTR_MAX,
 };
 

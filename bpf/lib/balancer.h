@@ -56,7 +56,7 @@ create_flow(struct packet *pkt, const struct sluice_service *service,
 	reverse.created_ns = flow->created_ns;
 
 	if (service->mode == SLUICE_MODE_FULLNAT) {
-		reason = snat_allocate(client, backend, hash, flow, &reverse);
+		reason = snat_allocate(client, backend, hash, pkt->tcp_seq, flow, &reverse, now);
 		if (reason != SLUICE_DROP_NONE)
 			return reason;
 	} else {
@@ -77,12 +77,39 @@ create_flow(struct packet *pkt, const struct sluice_service *service,
  * a closing mark on FIN/RST. Both are plain stores into the value, no map update. */
 /* The coarse clock (CLOCK_MONOTONIC_COARSE) is plenty for 1 s intervals and
  * far cheaper than bpf_ktime_get_ns. */
-static __always_inline void flow_touch(struct sluice_flow *flow, const struct packet *pkt, __u64 now)
+static __always_inline void nat_closing(struct sluice_nat *nat, __u64 now)
+{
+	if (nat && !(nat->flags & SLUICE_NAT_F_CLOSING)) {
+		nat->closed_ns = now;
+		nat->flags |= SLUICE_NAT_F_CLOSING;
+	}
+}
+
+/* Returns 1 when this packet closes the flow (its first FIN or RST). */
+static __always_inline int flow_touch(struct sluice_flow *flow, const struct packet *pkt, __u64 now)
 {
 	if (now - flow->last_seen_ns > SLUICE_FLOW_TOUCH_NS)
 		flow->last_seen_ns = now;
-	if ((pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && !(flow->flags & SLUICE_FLOW_F_CLOSING))
+	if ((pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && !(flow->flags & SLUICE_FLOW_F_CLOSING)) {
 		flow->flags |= SLUICE_FLOW_F_CLOSING;
+		return 1;
+	}
+	return 0;
+}
+
+/* The client closed: mark the flow's reverse-NAT entry too (rare: one lookup per flow). */
+static __always_inline void close_reverse(const struct sluice_flow *flow, const struct sluice_backend *backend,
+					  const struct sluice_tuple *client, __u64 now)
+{
+	struct sluice_tuple reply = {
+		.saddr = backend->address,
+		.daddr = flow->snat_port ? flow->snat_address : client->saddr,
+		.sport = backend->port,
+		.dport = flow->snat_port ? flow->snat_port : client->sport,
+		.protocol = client->protocol,
+	};
+
+	nat_closing(bpf_map_lookup_elem(&sluice_nat_v2, &reply), now);
 }
 
 /* Forward to a backend through its cached next hop, asking the FIB again once
@@ -142,7 +169,8 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	if (existing) {
 		backend = backend_by_id(existing->backend_id);
 		if (backend) {
-			flow_touch(existing, pkt, now);
+			if (flow_touch(existing, pkt, now))
+				close_reverse(existing, backend, &pkt->tuple, now);
 			flow = existing;
 			count(SLUICE_CTR_FLOW_HIT);
 		} else {
@@ -170,30 +198,32 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	return forward_to_backend(ctx, pkt, backend, now);
 }
 
-/* A FIN or RST from the backend closes the client's flow too (rare: an extra lookup). */
-static __always_inline void mark_closing(const struct sluice_nat *nat, __u8 protocol)
+/* A FIN or RST from the backend closes its NAT entry and the client's flow (rare:
+ * an extra lookup) — unless that flow has since been reopened on another SNAT port. */
+static __always_inline void mark_closing(struct sluice_nat *nat, const struct sluice_tuple *reply, __u64 now)
 {
 	struct sluice_tuple client = {
 		.saddr = nat->daddr,
 		.daddr = nat->saddr,
 		.sport = nat->dport,
 		.dport = nat->sport,
-		.protocol = protocol,
+		.protocol = reply->protocol,
 	};
 	struct sluice_flow *flow = bpf_map_lookup_elem(&sluice_flows_v2, &client);
 
-	if (flow && !(flow->flags & SLUICE_FLOW_F_CLOSING))
+	nat_closing(nat, now);
+	if (flow && !(flow->flags & SLUICE_FLOW_F_CLOSING) && (!flow->snat_port || flow->snat_port == reply->dport))
 		flow->flags |= SLUICE_FLOW_F_CLOSING;
 }
 
 static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pkt,
-					   const struct sluice_nat *nat)
+					   struct sluice_nat *nat)
 {
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 	count(SLUICE_CTR_REPLY_NAT);
 	if (pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-		mark_closing(nat, pkt->tuple.protocol);
+		mark_closing(nat, &pkt->tuple, bpf_ktime_get_coarse_ns());
 	count_traffic(&sluice_service_stats_v2, nat->service_id, pkt->frame_len, 0, 1);
 	count_traffic(&sluice_backend_stats_v2, nat->backend_id, pkt->frame_len, 0, 1);
 	rewrite_tuple(pkt, nat->saddr, nat->daddr, nat->sport, nat->dport);

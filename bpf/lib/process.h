@@ -14,7 +14,7 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 	struct packet pkt = {};
 	struct sluice_service_key service_key = {};
 	const struct sluice_service *service;
-	const struct sluice_nat *nat;
+	struct sluice_nat *nat;
 	enum l4_status status;
 	int pass_reason;
 

@@ -14,8 +14,9 @@
 /* Returns 0 and fills flow->snat_* on success, else the drop reason. */
 static __always_inline enum sluice_drop_reason
 snat_allocate(const struct sluice_tuple *client, const struct sluice_backend *backend,
-	      __u32 hash, struct sluice_flow *flow, const struct sluice_nat *reverse)
+	      __u32 hash, __u32 salt, struct sluice_flow *flow, const struct sluice_nat *reverse, __u64 now)
 {
+	struct sluice_nat *held;
 	__u32 zero = 0;
 	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v2, &zero);
 	__u32 address_count, address_index, range, start, probes, i;
@@ -35,7 +36,9 @@ snat_allocate(const struct sluice_tuple *client, const struct sluice_backend *ba
 		return SLUICE_DROP_NO_SNAT_ADDRESS;
 
 	range = (__u32)load_config.snat_port_max - load_config.snat_port_min + 1;
-	start = jhash_2words(hash, flow->backend_id, load_config.flow_hash_seed) % range;
+	/* The salt (a SYN's initial sequence number) moves the start for a client that
+	 * reuses its port, so it does not probe the same run of ports again. */
+	start = jhash_2words(hash ^ salt, flow->backend_id, load_config.flow_hash_seed) % range;
 	probes = load_config.snat_probes;
 
 	reply.saddr = backend->address;
@@ -47,6 +50,15 @@ snat_allocate(const struct sluice_tuple *client, const struct sluice_backend *ba
 			break;
 		reply.dport = bpf_htons(load_config.snat_port_min + (start + i) % range);
 		if (bpf_map_update_elem(&sluice_nat_v2, &reply, reverse, BPF_NOEXIST) == 0) {
+			flow->snat_address = snat_address;
+			flow->snat_port = reply.dport;
+			return SLUICE_DROP_NONE;
+		}
+		/* Taken; but by a flow closed long enough ago? Then it is free again. */
+		held = bpf_map_lookup_elem(&sluice_nat_v2, &reply);
+		if (held && (held->flags & SLUICE_NAT_F_CLOSING) && now - held->closed_ns > SLUICE_SNAT_HOLD_NS &&
+		    bpf_map_update_elem(&sluice_nat_v2, &reply, reverse, BPF_EXIST) == 0) {
+			count(SLUICE_CTR_SNAT_PORT_REUSED);
 			flow->snat_address = snat_address;
 			flow->snat_port = reply.dport;
 			return SLUICE_DROP_NONE;

@@ -29,6 +29,9 @@ public static class BalancerModel
     public static ushort FirstSnatPort(ServiceSpec service, PacketSpec packet, uint backendId, DatapathOptions options)
     {
         var hash = FlowHash.Of(TupleOf(packet), service.SourceAffinity, options.FlowHashSeed);
-        return FlowHash.FirstSnatPort(hash, backendId, options.FlowHashSeed, options.SnatPortMin, options.SnatPortMax);
+        // The datapath salts the start with the TCP sequence number as it sits in memory
+        // (big-endian bytes read as a little-endian word); UDP has none.
+        var salt = packet.Protocol == 6 ? System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(packet.TcpSequence) : 0u;
+        return FlowHash.FirstSnatPort(hash ^ salt, backendId, options.FlowHashSeed, options.SnatPortMin, options.SnatPortMax);
     }
 }

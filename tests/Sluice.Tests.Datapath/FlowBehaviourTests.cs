@@ -318,4 +318,31 @@ public sealed class FlowBehaviourTests
         Command.Run("ip", "-netns", env.NamespaceName, "neigh", "replace", "198.18.2.10", "lladdr", "02:00:00:00:02:cc", "dev", "be0", "nud", "permanent");
         await Poll.Until(() => DestinationMac().SequenceEqual(moved), "established packets follow the backend's new MAC", TimeSpan.FromSeconds(5));
     }
+
+    [RootFact]
+    public async Task AClosedFlowsSnatPortIsFreeAgainAfterTheHoldAndNotBefore()
+    {
+        // One SNAT port for everything, so reuse is the only way a second flow gets in.
+        using var env = new DatapathEnvironment(new DatapathOptions
+        {
+            MaxServices = 16, MaxBackends = 64, FlowTableSize = 1024, SnatPortMin = 40000, SnatPortMax = 40000, SnatProbes = 1, FlowHashSeed = 7,
+        });
+        env.Apply(Web("198.18.2.10"));
+        var first = Syn(0, 39600);
+        Assert.Equal(XdpAction.Redirect, env.Send(PacketBuilder.Build(first), "cl0").Action);
+        Assert.Equal(XdpAction.Drop, env.Send(PacketBuilder.Build(Syn(1, 39601)), "cl0").Action); // exhausted while it is open
+
+        env.Send(PacketBuilder.Build(first with { TcpFlags = 0x14 }), "cl0"); // the client resets it
+        var nat = env.Thread.Run(() => env.Datapath.Nat.Entries().Single().Value);
+        Assert.Equal(NatFlags.Closing, nat.Flags);
+        Assert.Equal(XdpAction.Drop, env.Send(PacketBuilder.Build(Syn(2, 39602)), "cl0").Action); // still held
+
+        var reusedBefore = env.Counter(DatapathCounter.SnatPortReused);
+        await Poll.Until(() => env.Send(PacketBuilder.Build(Syn(3, 39603)), "cl0").Action == XdpAction.Redirect,
+            "a new flow takes the closed flow's port once the hold has passed", TimeSpan.FromSeconds(5));
+        Assert.Equal(reusedBefore + 1, env.Counter(DatapathCounter.SnatPortReused));
+        var taken = env.Thread.Run(() => env.Datapath.Nat.Entries().Single().Value);
+        Assert.Equal(NatFlags.None, taken.Flags);
+        Assert.Equal(39603, taken.DestinationPort.ToHost()); // the port now answers to the new client
+    }
 }

@@ -66,8 +66,10 @@ public static class PacketCases
         {
             var syn = ToVip(env);
             var first = FullNatForward(env, syn);
-            var ack = FullNatForward(env, syn with { TcpFlags = 0x10, TcpSequence = 1001 });
-            return new PacketCase("", [first, ack with { Counter = DatapathCounter.FlowHit }]);
+            var ackIn = syn with { TcpFlags = 0x10, TcpSequence = 1001 };
+            // The flow keeps the SNAT port its SYN was given.
+            var ack = new PacketStep(ackIn, "cl0", XdpAction.Redirect, first.Expected! with { TcpFlags = 0x10, TcpSequence = 1001 }, Counter: DatapathCounter.FlowHit);
+            return new PacketCase("", [first, ack]);
         },
         ["fullnat reply returns as VIP:port to the client"] = env =>
         {

@@ -13,7 +13,7 @@ public sealed record ReconcilePlan(IReadOnlyList<OwnedService> Upserts, IReadOnl
     public static ReconcilePlan Between(DesiredState from, DesiredState to)
     {
         var upserts = to.Services.Values
-            .Where(s => !from.Services.TryGetValue(s.Name, out var old) || ModelJson.Canonical(old.Definition) != ModelJson.Canonical(s.Definition))
+            .Where(s => !from.Services.TryGetValue(s.Name, out var old) || !(ReferenceEquals(old, s) || old.SameDefinition(s)))
             .ToList();
         // A renamed endpoint is a removal of the old VIP:port plus an upsert of the new.
         var removals = from.Services.Values

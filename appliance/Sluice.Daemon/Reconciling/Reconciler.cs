@@ -31,10 +31,7 @@ public sealed partial class Reconciler(ApiStateStore store, HealthRegistry healt
                 datapath.Remove(stale);
                 Log.RemovedStale(logger, stale.ToString());
             }
-            foreach (var service in initial.Services.Values)
-            {
-                datapath.Apply(ToSpec(service));
-            }
+            datapath.ApplyAll(initial.Services.Values.Select(ToSpec).ToList());
             Current = initial;
         }
     }
@@ -63,7 +60,7 @@ public sealed partial class Reconciler(ApiStateStore store, HealthRegistry healt
             try
             {
                 Program(plan);
-                if (!ApiServicesEqual(before, next))
+                if (!ApiServicesEqual(plan))
                 {
                     store.Save(next.Of(Owner.Api));
                 }
@@ -89,10 +86,7 @@ public sealed partial class Reconciler(ApiStateStore store, HealthRegistry healt
         {
             datapath.Remove(SpecMapper.ToSpec(removed.Definition).Key);
         }
-        foreach (var upsert in plan.Upserts)
-        {
-            datapath.Apply(ToSpec(upsert));
-        }
+        datapath.ApplyAll(plan.Upserts.Select(ToSpec).ToList());
     }
 
     /// <summary>The service as the datapath should have it now: its definition with its backends' health.</summary>
@@ -122,12 +116,9 @@ public sealed partial class Reconciler(ApiStateStore store, HealthRegistry healt
         }
     }
 
-    private static bool ApiServicesEqual(DesiredState a, DesiredState b)
-    {
-        var left = a.Of(Owner.Api);
-        var right = b.Of(Owner.Api);
-        return left.Count == right.Count && left.All(p => right.TryGetValue(p.Key, out var d) && ModelJson.Canonical(d) == ModelJson.Canonical(p.Value));
-    }
+    /// <summary>Whether the API-owned part differs (then it must be persisted); by the plan, not by re-serialising every service.</summary>
+    private static bool ApiServicesEqual(ReconcilePlan plan) =>
+        plan.Upserts.All(s => s.Owner != Owner.Api) && plan.Removals.All(s => s.Owner != Owner.Api);
 
     /// <summary>Reads under the writer's lock (map reads must not race a swap of ids).</summary>
     public T Read<T>(Func<DatapathProgrammer, T> read)

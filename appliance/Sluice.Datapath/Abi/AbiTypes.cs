@@ -47,7 +47,15 @@ public enum FlowFlags : byte
 
 /// <summary>struct sluice_nat: how a reply tuple is rewritten.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public record struct NatEntry(Be32 SourceAddress, Be32 DestinationAddress, Be16 SourcePort, Be16 DestinationPort, uint ServiceId, uint BackendId, uint Pad, ulong CreatedNs);
+public record struct NatEntry(Be32 SourceAddress, Be32 DestinationAddress, Be16 SourcePort, Be16 DestinationPort, uint ServiceId, uint BackendId, NatFlags Flags, ulong CreatedNs, ulong ClosedNs = 0);
+
+/// <summary>enum sluice_nat_flags.</summary>
+[Flags]
+public enum NatFlags : uint
+{
+    None = 0,
+    Closing = 1 << 0,
+}
 
 /// <summary>struct sluice_config.</summary>
 [StructLayout(LayoutKind.Sequential)]

@@ -19,6 +19,7 @@ public enum DatapathCounter
     ReplyNat = 13,
     SnatProbeCollision = 14,
     FlowReopened = 15,
+    SnatPortReused = 16,
 }
 
 /// <summary>enum sluice_drop_reason. Append only, never renumber.</summary>

@@ -30,16 +30,54 @@ public sealed class DatapathProgrammer
     public IReadOnlyDictionary<ServiceKey, ProgrammedService> Services => services;
 
     /// <summary>Creates or replaces the service at the spec's VIP:port/protocol.</summary>
-    public ProgrammedService Apply(ServiceSpec spec)
+    public ProgrammedService Apply(ServiceSpec spec) => ApplyAll([spec])[0];
+
+    /// <summary>
+    /// Creates or replaces many services: every backend and new table is prepared first,
+    /// the tables are swapped in with one batch update, then the service entries follow.
+    /// On a failure nothing new is left behind and the services keep their old tables.
+    /// </summary>
+    public IReadOnlyList<ProgrammedService> ApplyAll(IReadOnlyList<ServiceSpec> specs)
     {
-        var key = spec.Key;
-        var isNew = !services.TryGetValue(key, out var previous);
+        var prepared = new List<Prepared>(specs.Count);
+        try
+        {
+            foreach (var spec in specs)
+            {
+                prepared.Add(Prepare(spec));
+            }
+            MaglevTableMap.SwapIn(datapath.MaglevFd, prepared.Select(p => (p.ServiceId, p.Table)).ToList());
+        }
+        catch
+        {
+            foreach (var p in prepared)
+            {
+                Abandon(p);
+            }
+            throw;
+        }
+        finally
+        {
+            foreach (var p in prepared)
+            {
+                p.Table.Dispose(); // the outer map holds its own reference
+            }
+        }
+        return prepared.Select(Commit).ToList();
+    }
+
+    private sealed record Prepared(ServiceSpec Spec, ProgrammedService? Previous, uint ServiceId,
+        Dictionary<string, uint> Ids, List<uint> Created, Interop.FileDescriptorHandle Table);
+
+    /// <summary>Backends first (a table may only name backends that exist), then the new table, not yet in use.</summary>
+    private Prepared Prepare(ServiceSpec spec)
+    {
+        var isNew = !services.TryGetValue(spec.Key, out var previous);
         var serviceId = previous?.Id ?? serviceIds.Allocate();
         var ids = new Dictionary<string, uint>(StringComparer.Ordinal);
         var created = new List<uint>();
         try
         {
-            // 1. Backends first: a table may only name backends that exist.
             foreach (var backend in spec.Backends)
             {
                 if (!(previous?.BackendIds.TryGetValue(backend.Name, out var id) ?? false))
@@ -52,8 +90,6 @@ public sealed class DatapathProgrammer
                 var presence = backend.State == BackendState.Down ? BackendFlags.None : BackendFlags.Present;
                 datapath.Backends.Update(id, new BackendEntry(Be32.From(backend.Address), Be16.FromHost(backend.Port), presence, 0, serviceId));
             }
-
-            // 2. The new table, swapped in whole.
             var tableSize = spec.MaglevTableSize ?? MaglevTableSizes.For(spec.Backends.Count);
             var active = spec.Backends.Where(b => b.State == BackendState.Active && b.Weight > 0).ToList();
             var table = MaglevTable.Build(active.Select(b => new MaglevBackend(b.Name, b.Weight)).ToList(), tableSize, datapath.Options.FlowHashSeed);
@@ -62,32 +98,39 @@ public sealed class DatapathProgrammer
             {
                 datapath.ServiceStats.Clear(serviceId);
             }
-            MaglevTableMap.Install(datapath.MaglevFd, serviceId, tableIds);
-
-            // 3. The service entry, then the VIP: only now can packets reach the table.
-            var flags = spec.SourceAffinity ? ServiceFlags.SourceAffinity : ServiceFlags.None;
-            datapath.Services.Update(key, new ServiceEntry(serviceId, spec.Mode, flags));
-            if (isNew)
-            {
-                AddVipReference(key.Vip);
-            }
+            return new Prepared(spec, previous, serviceId, ids, created, MaglevTableMap.Create(serviceId, tableIds));
         }
         catch
         {
-            foreach (var id in created)
-            {
-                datapath.Backends.Update(id, default);
-                backendIds.Release(id);
-            }
-            if (isNew)
-            {
-                serviceIds.Release(serviceId);
-            }
+            Abandon(new Prepared(spec, previous, serviceId, ids, created, new Interop.FileDescriptorHandle(-1)));
             throw;
         }
+    }
 
-        // 4. Backends that left: cleared, so their flows go back through Maglev.
-        if (previous is not null)
+    private void Abandon(Prepared prepared)
+    {
+        foreach (var id in prepared.Created)
+        {
+            datapath.Backends.Update(id, default);
+            backendIds.Release(id);
+        }
+        if (prepared.Previous is null)
+        {
+            serviceIds.Release(prepared.ServiceId);
+        }
+    }
+
+    /// <summary>The service entry, then the VIP (only now can packets reach the new table); then backends that left are cleared, so their flows go back through Maglev.</summary>
+    private ProgrammedService Commit(Prepared prepared)
+    {
+        var (spec, previous, serviceId, ids, _, _) = prepared;
+        var flags = spec.SourceAffinity ? ServiceFlags.SourceAffinity : ServiceFlags.None;
+        datapath.Services.Update(spec.Key, new ServiceEntry(serviceId, spec.Mode, flags));
+        if (previous is null)
+        {
+            AddVipReference(spec.Key.Vip);
+        }
+        else
         {
             foreach (var (name, id) in previous.BackendIds)
             {
@@ -98,7 +141,7 @@ public sealed class DatapathProgrammer
             }
         }
         var programmed = new ProgrammedService(serviceId, spec, ids);
-        services[key] = programmed;
+        services[spec.Key] = programmed;
         return programmed;
     }
 

@@ -12,11 +12,12 @@ internal static unsafe class MaglevTableMap
     private const uint BPF_MAP_TYPE_ARRAY = 2;
     private const uint BPF_F_INNER_MAP = 1u << 12;
 
-    public static void Install(int outerFd, uint serviceId, ReadOnlySpan<uint> backendIds)
+    /// <summary>Creates and fills a service's new table, not yet in use.</summary>
+    public static FileDescriptorHandle Create(uint serviceId, ReadOnlySpan<uint> backendIds)
     {
         var entries = (uint)backendIds.Length + 1;
         var options = new Libbpf.MapCreateOptions { Size = (nuint)sizeof(Libbpf.MapCreateOptions), MapFlags = BPF_F_INNER_MAP };
-        using var table = new FileDescriptorHandle(BpfException.ThrowIfNegative(
+        var table = new FileDescriptorHandle(BpfException.ThrowIfNegative(
             Libbpf.MapCreate(BPF_MAP_TYPE_ARRAY, "sluice_maglev", sizeof(uint), sizeof(uint), entries, &options),
             $"create Maglev table ({entries} slots) for service {serviceId}"));
 
@@ -28,14 +29,47 @@ internal static unsafe class MaglevTableMap
             keys[i] = i;
         }
         backendIds.CopyTo(values.AsSpan(1));
+        try
+        {
+            fixed (uint* k = keys, v = values)
+            {
+                var count = entries;
+                BpfException.ThrowIfNegative(Libbpf.MapUpdateBatch(table.Fd, k, v, &count, 0), $"fill Maglev table of service {serviceId}");
+            }
+        }
+        catch
+        {
+            table.Dispose();
+            throw;
+        }
+        return table;
+    }
+
+    /// <summary>
+    /// Swaps new tables in, each whole. One batch update: the kernel waits for running
+    /// programs (an RCU grace period, about a millisecond) once per update call of a
+    /// map-in-map, so programming 10,000 services one by one would wait 10,000 times.
+    /// </summary>
+    public static void SwapIn(int outerFd, IReadOnlyList<(uint ServiceId, FileDescriptorHandle Table)> tables)
+    {
+        if (tables.Count == 0)
+        {
+            return;
+        }
+        var keys = tables.Select(t => t.ServiceId).ToArray();
+        var values = tables.Select(t => (uint)t.Table.Fd).ToArray();
         fixed (uint* k = keys, v = values)
         {
-            var count = entries;
-            BpfException.ThrowIfNegative(Libbpf.MapUpdateBatch(table.Fd, k, v, &count, 0), $"fill Maglev table of service {serviceId}");
+            var count = (uint)keys.Length;
+            if (keys.Length > 1 && Libbpf.MapUpdateBatch(outerFd, k, v, &count, 0) >= 0)
+            {
+                return;
+            }
+            for (var i = 0; i < keys.Length; i++) // one table, or a kernel without batch updates here
+            {
+                BpfException.ThrowIfNegative(Libbpf.MapUpdateElem(outerFd, k + i, v + i, 0), $"swap in Maglev table of service {keys[i]}");
+            }
         }
-
-        var fd = (uint)table.Fd;
-        BpfException.ThrowIfNegative(Libbpf.MapUpdateElem(outerFd, &serviceId, &fd, 0), $"swap in Maglev table of service {serviceId}");
     }
 
     public static void Remove(int outerFd, uint serviceId)

@@ -116,5 +116,7 @@ public static partial class ServiceValidator
         && text.Count(c => c == '.') == 3;
 
     /// <summary>The datapath's identity of a service: VIP, port, protocol.</summary>
-    public static string Endpoint(ServiceDefinition service) => $"{service.Vip}:{service.Port}/{service.Protocol}";
+    public static string Endpoint(ServiceDefinition service) => EndpointCache.GetValue(service, s => $"{s.Vip}:{s.Port}/{s.Protocol}");
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ServiceDefinition, string> EndpointCache = [];
 }

@@ -9,6 +9,10 @@ public sealed record OwnedService(string Name, Owner Owner, ServiceDefinition De
     public string Endpoint => ServiceValidator.Endpoint(Definition);
 
     public string ETag => ModelJson.ETag(Definition);
+
+    /// <summary>Same definition: the same object (unchanged in an immutable state) or the same canonical JSON.</summary>
+    public bool SameDefinition(OwnedService other) =>
+        ReferenceEquals(Definition, other.Definition) || ModelJson.Canonical(Definition) == ModelJson.Canonical(other.Definition);
 }
 
 public enum ChangeKind
@@ -40,7 +44,7 @@ public sealed record DesiredState(ImmutableSortedDictionary<string, OwnedService
             {
                 return (this, ChangeKind.Unchanged, new Conflict($"service {name} is owned by {existing.Owner.ToString().ToLowerInvariant()}, not {owner.ToString().ToLowerInvariant()}"));
             }
-            if (ModelJson.Canonical(existing.Definition) == ModelJson.Canonical(definition))
+            if (existing.SameDefinition(candidate))
             {
                 return (this, ChangeKind.Unchanged, null);
             }
@@ -75,13 +79,15 @@ public sealed record DesiredState(ImmutableSortedDictionary<string, OwnedService
     public (DesiredState State, IReadOnlyList<Conflict> Conflicts) ReplaceOwner(Owner owner, IReadOnlyDictionary<string, ServiceDefinition> services)
     {
         var others = Services.Values.Where(s => s.Owner != owner).ToList();
+        var othersByName = others.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var othersByEndpoint = others.GroupBy(s => s.Endpoint).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var conflicts = new List<Conflict>();
         foreach (var (name, definition) in services)
         {
             var endpoint = ServiceValidator.Endpoint(definition);
-            if (others.FirstOrDefault(s => s.Name == name) is { } sameName)
+            if (othersByName.TryGetValue(name, out var sameName))
                 conflicts.Add(new Conflict($"service {name} is owned by {sameName.Owner.ToString().ToLowerInvariant()}"));
-            else if (others.FirstOrDefault(s => s.Endpoint == endpoint) is { } sameEndpoint)
+            else if (othersByEndpoint.TryGetValue(endpoint, out var sameEndpoint))
                 conflicts.Add(new Conflict($"service {name}: {endpoint} is already used by service {sameEndpoint.Name} (owner {sameEndpoint.Owner.ToString().ToLowerInvariant()})"));
         }
         if (conflicts.Count > 0)
@@ -95,7 +101,9 @@ public sealed record DesiredState(ImmutableSortedDictionary<string, OwnedService
         }
         foreach (var (name, definition) in services)
         {
-            builder[name] = new OwnedService(name, owner, definition);
+            // Keep the object of an unchanged service, so later comparisons are by reference.
+            builder[name] = Services.TryGetValue(name, out var current) && current.Owner == owner
+                && current.SameDefinition(new OwnedService(name, owner, definition)) ? current : new OwnedService(name, owner, definition);
         }
         return (new DesiredState(builder.ToImmutable()), []);
     }

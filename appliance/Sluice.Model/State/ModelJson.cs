@@ -17,11 +17,17 @@ public static class ModelJson
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 
-    public static string Canonical(ServiceDefinition service) => JsonSerializer.Serialize(service, Options);
+    // Definitions are never changed once made (changes are new records), so their JSON is
+    // computed once: state operations over 10,000 services compare it constantly.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ServiceDefinition, string> CanonicalCache = [];
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ServiceDefinition, string> ETagCache = [];
+
+    public static string Canonical(ServiceDefinition service) =>
+        CanonicalCache.GetValue(service, s => JsonSerializer.Serialize(s, Options));
 
     public static string Canonical(HealthCheckDefinition check) => JsonSerializer.Serialize(check, Options);
 
     /// <summary>A strong ETag of the definition: equal definitions, equal tags.</summary>
-    public static string ETag(ServiceDefinition service) =>
-        "\"" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(Canonical(service))))[..16].ToLowerInvariant() + "\"";
+    public static string ETag(ServiceDefinition service) => ETagCache.GetValue(service, s =>
+        "\"" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(Canonical(s))))[..16].ToLowerInvariant() + "\"");
 }

@@ -23,7 +23,7 @@ public sealed partial class AbiLayoutTests
         (typeof(Tuple5), "sluice_tuple", ["saddr", "daddr", "sport", "dport", "protocol", "pad[0]", "pad[1]", "pad[2]"]),
         (typeof(FlowEntry), "sluice_flow", ["backend_id", "snat_address", "snat_port", "flags", "pad", "service_id", "created_ns", "last_seen_ns"]),
         (typeof(NextHop), "sluice_next_hop", ["ifindex", "ingress_ifindex", "dmac", "smac", "max_len", "pad"]),
-        (typeof(NatEntry), "sluice_nat", ["saddr", "daddr", "sport", "dport", "service_id", "backend_id", "pad", "created_ns"]),
+        (typeof(NatEntry), "sluice_nat", ["saddr", "daddr", "sport", "dport", "service_id", "backend_id", "flags", "created_ns", "closed_ns"]),
         (typeof(ConfigEntry), "sluice_config", ["snat_address_count", "snat_addresses"]),
         (typeof(LoadConfig), "sluice_load_config", ["flow_hash_seed", "snat_port_min", "snat_port_max", "snat_probes"]),
         (typeof(TrafficCounters), "sluice_traffic_counters", ["packets", "bytes", "new_flows", "reply_packets", "reply_bytes"]),
@@ -59,6 +59,7 @@ public sealed partial class AbiLayoutTests
         AddAssertion(source, $"SLUICE_DROP_MAX == {Enum.GetValues<DropReason>().Length}", "every drop reason is mirrored");
         AddAssertion(source, $"SLUICE_ABI_VERSION == {Sluice.Datapath.Loading.MapNames.AbiVersion}", "ABI version (map name suffix)");
         AddAssertion(source, $"SLUICE_FLOW_F_CLOSING == {(int)FlowFlags.Closing}", "flow flags");
+        AddAssertion(source, $"SLUICE_NAT_F_CLOSING == {(int)NatFlags.Closing}", "NAT flags");
         AddAssertion(source, $"SLUICE_COUNTER_SLOTS == {CounterSlots.Counters}", "counter slots");
         AddAssertion(source, $"SLUICE_DROP_SLOTS == {CounterSlots.Drops}", "drop slots");
         AddAssertion(source, $"SLUICE_MAX_SNAT_ADDRESSES == {ConfigEntry.MaxSnatAddresses}", "SNAT addresses");

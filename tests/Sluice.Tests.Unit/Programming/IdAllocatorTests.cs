@@ -14,7 +14,7 @@ public sealed class IdAllocatorTests
         Assert.Equal(3u, ids.Allocate()); // a never-used id before any released one
         Assert.Equal(1u, ids.Allocate()); // then oldest released first
         Assert.Equal(0u, ids.Allocate());
-        Assert.Throws<InvalidOperationException>(() => ids.Allocate());
+        Assert.Throws<Sluice.Datapath.Programming.DatapathFullException>(() => ids.Allocate());
     }
 
     [Fact]
