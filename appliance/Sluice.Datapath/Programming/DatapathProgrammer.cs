@@ -93,7 +93,8 @@ public sealed class DatapathProgrammer
             var tableSize = spec.MaglevTableSize ?? MaglevTableSizes.For(spec.Backends.Count);
             var active = spec.Backends.Where(b => b.State == BackendState.Active && b.Weight > 0).ToList();
             var table = MaglevTable.Build(active.Select(b => new MaglevBackend(b.Name, b.Weight)).ToList(), tableSize, datapath.Options.FlowHashSeed);
-            var tableIds = table.Select(index => ids[active[index].Name]).ToArray();
+            var activeIds = active.Select(b => ids[b.Name]).ToArray(); // names once, not once per slot
+            var tableIds = Array.ConvertAll(table, index => activeIds[index]);
             if (isNew)
             {
                 datapath.ServiceStats.Clear(serviceId);

@@ -24,6 +24,12 @@ public static class ConfigLoader
         .IgnoreUnmatchedProperties() // unknown keys are found by UnknownKeys first
         .Build();
 
+    // The fast path: one parse, stopping at the first unknown key; only then is the file
+    // walked again to name every unknown key (parsing is most of the cost of a big file).
+    private static readonly IDeserializer StrictDeserializer = new DeserializerBuilder()
+        .WithNamingConvention(CamelCaseNamingConvention.Instance)
+        .Build();
+
     public static ConfigResult Load(string path)
     {
         string text;
@@ -44,17 +50,26 @@ public static class ConfigLoader
         SluiceConfig? config;
         try
         {
-            var stream = new YamlStream();
-            stream.Load(new StringReader(text));
-            if (stream.Documents.Count > 0)
+            try
             {
-                UnknownKeys(stream.Documents[0].RootNode, typeof(SluiceConfig), "", errors);
+                config = StrictDeserializer.Deserialize<SluiceConfig?>(text) ?? new SluiceConfig();
             }
-            if (errors.Any)
+            catch (YamlException)
             {
-                return new(null, errors.All);
+                // An unknown key, or a real syntax error: the full walk names every unknown key;
+                // if there is none, the lenient parse below reports the syntax error.
+                var stream = new YamlStream();
+                stream.Load(new StringReader(text));
+                if (stream.Documents.Count > 0)
+                {
+                    UnknownKeys(stream.Documents[0].RootNode, typeof(SluiceConfig), "", errors);
+                }
+                if (errors.Any)
+                {
+                    return new(null, errors.All);
+                }
+                config = Deserializer.Deserialize<SluiceConfig?>(text) ?? new SluiceConfig();
             }
-            config = Deserializer.Deserialize<SluiceConfig?>(text) ?? new SluiceConfig();
         }
         catch (YamlException ex)
         {
@@ -110,6 +125,9 @@ public static class ConfigLoader
         }
     }
 
+    // Reflection once per type, not once per node: a file with 10,000 services has 100,000s.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, Dictionary<string, Type>> KeysOf = new();
+
     /// <summary>Walks the YAML tree against the config types and reports keys no type declares.</summary>
     private static void UnknownKeys(YamlNode node, Type type, string path, ValidationErrors errors)
     {
@@ -124,8 +142,8 @@ public static class ConfigLoader
                 }
                 return;
             }
-            var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-                .ToDictionary(p => CamelCaseNamingConvention.Instance.Apply(p.Name), p => p.PropertyType);
+            var properties = KeysOf.GetOrAdd(type, t => t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .ToDictionary(p => CamelCaseNamingConvention.Instance.Apply(p.Name), p => p.PropertyType));
             foreach (var (key, value) in mapping.Children)
             {
                 var name = key.ToString();

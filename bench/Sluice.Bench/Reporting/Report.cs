@@ -116,11 +116,12 @@ public static class Report
         if (part.Part == "control-plane")
         {
             var reload = part.Measurements.Where(m => m.Case.StartsWith("sluiced: config reload", StringComparison.Ordinal)).MaxBy(m => int.Parse(m.Variant, Invariant));
+            var programming = part.Measurements.Where(m => m.Case.StartsWith("sluiced: programming", StringComparison.Ordinal)).MaxBy(m => int.Parse(m.Variant, Invariant));
             var p99 = part.Measurements.Where(m => m.Case.EndsWith("p99", StringComparison.Ordinal)).MaxBy(m => int.Parse(m.Variant, Invariant));
             var rss = part.Measurements.Where(m => m.Case.Contains("resident", StringComparison.Ordinal)).MaxBy(m => int.Parse(m.Variant, Invariant));
             var iptables = part.Measurements.Where(m => m.Case.StartsWith("iptables", StringComparison.Ordinal)).MaxBy(m => int.Parse(m.Variant, Invariant));
             md.AppendLine("| target | figure | met |").AppendLine("|---|---|---|");
-            if (reload is not null) md.AppendLine($"| {int.Parse(reload.Variant, Invariant):N0} services x 10 backends programmed ≤ 1 s | {reload.Value:F3} s (iptables-restore: {iptables?.Value:F3} s) | {(reload.Value <= 1 ? "yes" : "**no**")} |");
+            if (reload is not null) md.AppendLine($"| {int.Parse(reload.Variant, Invariant):N0} services x 10 backends programmed ≤ 1 s | reload {reload.Value:F3} s, of which the maps {programming?.Value:F3} s (iptables-restore: {iptables?.Value:F3} s) | {(reload.Value <= 1 ? "yes" : programming?.Value <= 1 ? "maps yes, with YAML **no**" : "**no**")} |");
             if (p99 is not null) md.AppendLine($"| one change at {int.Parse(p99.Variant, Invariant):N0} services, p99 ≤ 5 ms | {p99.Value:F2} ms | {(p99.Value <= 5 ? "yes" : "**no**")} |");
             if (rss is not null) md.AppendLine($"| daemon memory with {int.Parse(rss.Variant, Invariant):N0} services ≤ 200 MB | {rss.Value:F0} MiB | {(rss.Value <= 200 ? "yes" : "**no**")} |");
             md.AppendLine();
