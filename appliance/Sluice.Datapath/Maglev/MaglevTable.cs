@@ -19,7 +19,6 @@ public static class MaglevTable
             throw new ArgumentException($"Maglev table size {size} is not prime", nameof(size));
         }
         var table = new int[size];
-        Array.Fill(table, -1);
 
         // Canonical order: by name, so the input order cannot change the table.
         var order = Enumerable.Range(0, backends.Count)
@@ -37,18 +36,21 @@ public static class MaglevTable
         }
 
         var count = order.Length;
-        var position = new long[count];
-        var skip = new long[count];
+        var position = new int[count];
+        var skip = new int[count];
         var weight = new long[count];
         var credit = new long[count];
         for (var k = 0; k < count; k++)
         {
             var name = Encoding.UTF8.GetBytes(backends[order[k]].Name);
-            position[k] = (long)(MaglevHash.Hash(name, seed) % (ulong)size);
-            skip[k] = (long)(MaglevHash.Hash(name, seed ^ 0x9e3779b9u) % (ulong)(size - 1)) + 1;
+            position[k] = (int)(MaglevHash.Hash(name, seed) % (ulong)size);
+            skip[k] = (int)(MaglevHash.Hash(name, seed ^ 0x9e3779b9u) % (ulong)(size - 1)) + 1;
             weight[k] = backends[order[k]].Weight;
         }
         var maxWeight = weight.Max();
+        // Occupancy in a byte per slot: a quarter of the table's memory, so the probing
+        // (most of the work) stays in cache.
+        var taken = new bool[size];
 
         var filled = 0;
         while (true)
@@ -62,13 +64,15 @@ public static class MaglevTable
                 }
                 credit[k] -= maxWeight;
                 var slot = position[k];
-                while (table[slot] >= 0)
+                var step = skip[k];
+                while (taken[slot])
                 {
-                    slot += skip[k];
+                    slot += step;
                     if (slot >= size) slot -= size;
                 }
+                taken[slot] = true;
                 table[slot] = order[k];
-                slot += skip[k];
+                slot += step;
                 position[k] = slot >= size ? slot - size : slot;
                 if (++filled == size)
                 {
