@@ -49,15 +49,18 @@ snat_allocate(const struct sluice_tuple *client, const struct sluice_backend *ba
 		if (i >= probes)
 			break;
 		reply.dport = bpf_htons(load_config.snat_port_min + (start + i) % range);
-		if (bpf_map_update_elem(&sluice_nat_v2, &reply, reverse, BPF_NOEXIST) == 0) {
-			flow->snat_address = snat_address;
-			flow->snat_port = reply.dport;
-			return SLUICE_DROP_NONE;
-		}
-		/* Taken; but by a flow closed long enough ago? Then it is free again. */
+		/* Look before claiming: a failed BPF_NOEXIST insert into a full LRU map
+		 * still evicts an entry (someone else's NAT), and costs more than a lookup. */
 		held = bpf_map_lookup_elem(&sluice_nat_v2, &reply);
-		if (held && (held->flags & SLUICE_NAT_F_CLOSING) && now - held->closed_ns > SLUICE_SNAT_HOLD_NS &&
-		    bpf_map_update_elem(&sluice_nat_v2, &reply, reverse, BPF_EXIST) == 0) {
+		if (!held) {
+			if (bpf_map_update_elem(&sluice_nat_v2, &reply, reverse, BPF_NOEXIST) == 0) {
+				flow->snat_address = snat_address;
+				flow->snat_port = reply.dport;
+				return SLUICE_DROP_NONE;
+			}
+		} else if ((held->flags & SLUICE_NAT_F_CLOSING) && now - held->closed_ns > SLUICE_SNAT_HOLD_NS &&
+			   bpf_map_update_elem(&sluice_nat_v2, &reply, reverse, BPF_EXIST) == 0) {
+			/* Taken by a flow closed long enough ago: free again. */
 			count(SLUICE_CTR_SNAT_PORT_REUSED);
 			flow->snat_address = snat_address;
 			flow->snat_port = reply.dport;
