@@ -98,6 +98,7 @@ public static class PacketCostBench
                     bench.Thread.Run(() => ProgramTestRun.Run(bench.Datapath.ProgramFd, frame, bench.ClientInterface)); // the flow exists
                 }
                 var (hitsBefore, newBefore, dropsBefore) = Counters(bench);
+                var reasonsBefore = DropsByReason(bench);
                 var ns = Time(newFlows && !vary ? hot : bench.Datapath.ProgramFd, frame, vary, out var action);
                 var (hits, news, drops) = Counters(bench);
                 var expected = (ulong)repeat * (ulong)rounds;
@@ -106,7 +107,8 @@ public static class PacketCostBench
                 var note = $"{(newFlows ? "flow_new" : "flow_hit")} {proof:N0} of {expected:N0}, drops {drops - dropsBefore}, verdict {action}";
                 if (!proven)
                 {
-                    notes.Add($"{name} with {count} services: path NOT proven ({note})");
+                    var reasons = DropsByReason(bench).Where(r => r.Value > reasonsBefore[r.Key]).Select(r => $"{r.Key} {r.Value - reasonsBefore[r.Key]:N0}");
+                    notes.Add($"{name} with {count:N0} services: path NOT proven ({note}; drops by reason: {string.Join(", ", reasons)})");
                 }
                 var wrapper = vary ? restoreVary : restore;
                 measurements.Add(new("packet-cost", name, $"{count}", ns, "ns", note));
@@ -145,6 +147,10 @@ public static class PacketCostBench
         var drops = Enum.GetValues<DropReason>().Where(r => r != DropReason.None).Aggregate(0UL, (a, r) => a + Sum(bench.Datapath.Drops, (uint)r));
         return (Sum(bench.Datapath.Counters, (uint)DatapathCounter.FlowHit), Sum(bench.Datapath.Counters, (uint)DatapathCounter.FlowNew), drops);
     }
+
+    private static Dictionary<DropReason, ulong> DropsByReason(BenchDatapath bench) =>
+        Enum.GetValues<DropReason>().Where(r => r != DropReason.None)
+            .ToDictionary(r => r, r => bench.Datapath.Drops.Read((uint)r).Aggregate(0UL, (a, b) => a + b));
 
     private static double Median(List<double> values)
     {
