@@ -31,7 +31,7 @@ public static class PacketCostBench
     public static PartResult Run(bool quick, Action<string> log)
     {
         var started = DateTimeOffset.UtcNow;
-        int[] serviceCounts = quick ? [1, 1_000] : [1, 1_000, 10_000, 100_000];
+        int[] serviceCounts = Environment.GetEnvironmentVariable("SLUICE_BENCH_SERVICES") is { } only ? [int.Parse(only)] : quick ? [1, 1_000] : [1, 1_000, 10_000, 100_000];
         var repeat = quick ? 200_000 : 1_000_000;
         var rounds = quick ? 3 : 5;
         var measurements = new List<Measurement>();

@@ -53,6 +53,7 @@ public static class Report
     {
         md.AppendLine("## 1. Per-packet cost (BPF_PROG_TEST_RUN)").AppendLine();
         foreach (var note in part.Notes) md.AppendLine($"- {note}");
+        md.AppendLine($"- Ratios are to the floor's median over the whole run ({Chart.Floor(part):F2} ns): the floor does not depend on the services programmed, and one noisy floor run must not flatter or punish a column.");
         md.AppendLine("- Sluice runs behind a wrapper that restores the frame's headers each iteration (the kernel reuses one buffer); " +
             "\"raw\" includes the wrapper, as Katran's published 11x/26x do; \"net\" subtracts the wrapper's measured cost. " +
             "\"hot\" new flows: the same SYN each iteration with the previous flow and NAT entry deleted first (Katran's method; the deletes are included); " +
@@ -60,7 +61,7 @@ public static class Report
         var counts = part.Measurements.Select(m => m.Variant).Distinct().ToList();
         md.AppendLine("| case | " + string.Join(" | ", counts.Select(c => $"{int.Parse(c, Invariant):N0} services")) + " |");
         md.AppendLine("|---|" + string.Concat(counts.Select(_ => "---|")));
-        var floor = counts.ToDictionary(c => c, c => part.Measurements.First(m => m.Variant == c && m.Case == "xdp_tx floor").Value);
+        var floor = counts.ToDictionary(c => c, _ => Chart.Floor(part));
         foreach (var name in part.Measurements.Select(m => m.Case).Distinct())
         {
             md.Append($"| {name} |");
