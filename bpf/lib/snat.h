@@ -19,7 +19,7 @@ snat_allocate(const struct sluice_tuple *client, const struct sluice_backend *ba
 	struct sluice_nat *held;
 	__u32 zero = 0;
 	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v2, &zero);
-	__u32 address_count, address_index, range, start, probes, i;
+	__u32 address_count, address_index, range, start, step, port, probes, i;
 	struct sluice_tuple reply = {};
 	__be32 snat_address;
 
@@ -39,6 +39,12 @@ snat_allocate(const struct sluice_tuple *client, const struct sluice_backend *ba
 	/* The salt (a SYN's initial sequence number) moves the start for a client that
 	 * reuses its port, so it does not probe the same run of ports again. */
 	start = jhash_2words(hash ^ salt, flow->backend_id, load_config.flow_hash_seed) % range;
+	/* Double hashing: each flow steps through the range by its own stride. With
+	 * linear probing, runs of taken ports grow into each other, and because every
+	 * probe's lookup marks the entry it meets as recently used, the LRU never
+	 * thins a run out: runs reached the probe limit at 10% occupancy. */
+	step = range > 1 ? 1 + jhash_2words(hash ^ salt, flow->backend_id, load_config.flow_hash_seed + 1) % (range - 1) : 1;
+	port = start;
 	probes = load_config.snat_probes;
 
 	reply.saddr = backend->address;
@@ -48,7 +54,10 @@ snat_allocate(const struct sluice_tuple *client, const struct sluice_backend *ba
 	for (i = 0; i < SLUICE_MAX_SNAT_PROBES; i++) {
 		if (i >= probes)
 			break;
-		reply.dport = bpf_htons(load_config.snat_port_min + (start + i) % range);
+		reply.dport = bpf_htons(load_config.snat_port_min + port);
+		port += step;
+		if (port >= range)
+			port -= range;
 		/* Look before claiming: a failed BPF_NOEXIST insert into a full LRU map
 		 * still evicts an entry (someone else's NAT), and costs more than a lookup. */
 		held = bpf_map_lookup_elem(&sluice_nat_v2, &reply);

@@ -345,4 +345,26 @@ public sealed class FlowBehaviourTests
         Assert.Equal(NatFlags.None, taken.Flags);
         Assert.Equal(39603, taken.DestinationPort.ToHost()); // the port now answers to the new client
     }
+
+    [RootFact]
+    public void SnatProbingDoesNotGrowRunsOfTakenPortsUnderAFullNatTable()
+    {
+        // A NAT table far smaller than the flows sent: it is full and evicting all along, a
+        // quarter of the port range in use. Linear probing let runs of taken ports grow past
+        // the probe limit here (each probe's lookup keeps the entries it meets alive).
+        using var env = new DatapathEnvironment(new DatapathOptions
+        {
+            MaxServices = 16, MaxBackends = 64, FlowTableSize = 4096, SnatPortMin = 20000, SnatPortMax = 36383, SnatProbes = 16, FlowHashSeed = 7,
+        });
+        env.Apply(Web("198.18.2.10"));
+        var before = env.Drops(DropReason.SnatExhausted);
+        var dropped = 0;
+        for (var i = 0; i < 30_000; i++)
+        {
+            var syn = Syn(i % 30, (ushort)(10000 + (i / 30)));
+            dropped += env.Send(PacketBuilder.Build(syn), "cl0").Action == XdpAction.Drop ? 1 : 0;
+        }
+        Assert.Equal(0, dropped);
+        Assert.Equal(before, env.Drops(DropReason.SnatExhausted));
+    }
 }

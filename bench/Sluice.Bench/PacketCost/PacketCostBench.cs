@@ -99,6 +99,7 @@ public static class PacketCostBench
                 }
                 var (hitsBefore, newBefore, dropsBefore) = Counters(bench);
                 var reasonsBefore = DropsByReason(bench);
+                var countersBefore = AllCounters(bench);
                 var ns = Time(newFlows && !vary ? hot : bench.Datapath.ProgramFd, frame, vary, out var action);
                 var (hits, news, drops) = Counters(bench);
                 var expected = (ulong)repeat * (ulong)rounds;
@@ -108,7 +109,8 @@ public static class PacketCostBench
                 if (!proven)
                 {
                     var reasons = DropsByReason(bench).Where(r => r.Value > reasonsBefore[r.Key]).Select(r => $"{r.Key} {r.Value - reasonsBefore[r.Key]:N0}");
-                    notes.Add($"{name} with {count:N0} services: path NOT proven ({note}; drops by reason: {string.Join(", ", reasons)})");
+                    var counters = AllCounters(bench).Where(c => c.Value > countersBefore[c.Key]).Select(c => $"{c.Key} {c.Value - countersBefore[c.Key]:N0}");
+                    notes.Add($"{name} with {count:N0} services: path NOT proven ({note}; drops by reason: {string.Join(", ", reasons)}; counters: {string.Join(", ", counters)})");
                 }
                 var wrapper = vary ? restoreVary : restore;
                 measurements.Add(new("packet-cost", name, $"{count}", ns, "ns", note));
@@ -147,6 +149,9 @@ public static class PacketCostBench
         var drops = Enum.GetValues<DropReason>().Where(r => r != DropReason.None).Aggregate(0UL, (a, r) => a + Sum(bench.Datapath.Drops, (uint)r));
         return (Sum(bench.Datapath.Counters, (uint)DatapathCounter.FlowHit), Sum(bench.Datapath.Counters, (uint)DatapathCounter.FlowNew), drops);
     }
+
+    private static Dictionary<DatapathCounter, ulong> AllCounters(BenchDatapath bench) =>
+        Enum.GetValues<DatapathCounter>().ToDictionary(c => c, c => bench.Datapath.Counters.Read((uint)c).Aggregate(0UL, (a, b) => a + b));
 
     private static Dictionary<DropReason, ulong> DropsByReason(BenchDatapath bench) =>
         Enum.GetValues<DropReason>().Where(r => r != DropReason.None)
