@@ -19,7 +19,7 @@ if [ "${1:-}" = "--quick" ]; then
 fi
 
 scripts/bootstrap.sh
-tools=(iptables nftables apache2-utils haproxy)
+tools=(iptables nftables apache2-utils haproxy conntrack)
 missing=()
 for p in "${tools[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -46,6 +46,7 @@ part() {
 }
 bench=(dotnet "$PWD/bench/Sluice.Bench/bin/Release/net10.0/sluice-bench.dll")
 part "${bench[@]}" packet-cost --out "$out" "${quick[@]}"
+part "${bench[@]}" packet-rate --out "$out" "${quick[@]}"
 part "${bench[@]}" control-plane --out "$out" "${quick[@]}"
 part "${bench[@]}" maglev --out "$out" "${quick[@]}"
 part bench/connections.sh "$out" "${quick[@]}"

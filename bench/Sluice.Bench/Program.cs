@@ -7,7 +7,7 @@ using Sluice.Bench.Reporting;
 // `report --out DIR` turns every part's JSON into bench/RESULTS.md and bench/results.svg.
 if (args.Length < 3 || args[1] != "--out")
 {
-    Console.Error.WriteLine("usage: sluice-bench packet-cost|control-plane|maglev|report --out DIR [--quick]");
+    Console.Error.WriteLine("usage: sluice-bench packet-cost|packet-rate|control-plane|maglev|report --out DIR [--quick]");
     return 2;
 }
 var part = args[0];
@@ -18,6 +18,9 @@ switch (part)
 {
     case "packet-cost":
         PacketCostBench.Run(quick, Log).Save(output);
+        return 0;
+    case "packet-rate":
+        Sluice.Bench.PacketRate.PacketRateBench.Run(quick, Log).Save(output);
         return 0;
     case "control-plane":
         (await ControlPlaneBench.Run(quick, Log)).Save(output);

@@ -50,6 +50,14 @@ public sealed unsafe partial class XdpDatapath
         return mode;
     }
 
+    /// <summary>Attaches another program of this object (natively), e.g. a benchmark's sink.</summary>
+    public void AttachProgram(string programName, string interfaceName)
+    {
+        var ifindex = InterfaceIndex(interfaceName);
+        BpfException.ThrowIfNegative(Libbpf.XdpAttach((int)ifindex, FindProgramFd(programName), XdpFlags.For(AttachMode.Native), null),
+            $"attach {programName} to {interfaceName}");
+    }
+
     /// <summary>Detaches whatever XDP program is on the interface (either mode).</summary>
     public static void Detach(string interfaceName)
     {

@@ -58,4 +58,32 @@ public static unsafe class ProgramTestRun
             return new TestRunResult((XdpAction)options.ReturnValue, output.AsSpan(0, (int)options.DataSizeOut).ToArray(), options.Duration);
         }
     }
+
+    private const uint BPF_F_TEST_XDP_LIVE_FRAMES = 1u << 1;
+
+    /// <summary>
+    /// BPF_PROG_TEST_RUN in live-frames mode (kernel 5.18+): the program runs
+    /// <paramref name="repeat"/> times on fresh pages holding <paramref name="frame"/>, and what
+    /// it returns really happens (XDP_TX sends out of the ingress interface). A packet generator.
+    /// Pages are recycled, so a program that rewrites the frame must write what it needs each time.
+    /// </summary>
+    public static void RunLive(int programFd, ReadOnlySpan<byte> frame, uint ingressIfindex, int repeat, uint batchSize = 64)
+    {
+        var context = new XdpMd { DataEnd = (uint)frame.Length, IngressIfindex = ingressIfindex };
+        fixed (byte* input = frame)
+        {
+            var options = new Libbpf.TestRunOptions
+            {
+                Size = (nuint)sizeof(Libbpf.TestRunOptions),
+                DataIn = input,
+                DataSizeIn = (uint)frame.Length,
+                ContextIn = &context,
+                ContextSizeIn = (uint)sizeof(XdpMd),
+                Repeat = repeat,
+                Flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+                BatchSize = batchSize,
+            };
+            BpfException.ThrowIfNegative(Libbpf.ProgramTestRun(programFd, &options), "BPF_PROG_TEST_RUN (live frames)");
+        }
+    }
 }

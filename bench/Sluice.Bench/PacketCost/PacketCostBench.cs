@@ -11,11 +11,14 @@ namespace Sluice.Bench.PacketCost;
 
 /// <summary>struct sluice_bench_frame (bench/bpf/sluice_bench.c).</summary>
 [StructLayout(LayoutKind.Sequential)]
-internal unsafe struct BenchFrame
+public unsafe struct BenchFrame
 {
     public fixed byte Bytes[64];
     public uint VarySourcePort;
     public uint Sequence;
+    public uint ForwardIfindex;
+    public fixed byte ForwardDestinationMac[6];
+    public fixed byte ForwardSourceMac[6];
 }
 
 /// <summary>
