@@ -55,16 +55,23 @@ public static class PacketRateBench
         Measure("forward-only XDP (no NAT)", SinkAddress);
         lab.ClearBalancer();
 
-        // Sluice, dnat (the rate bench has no reply path): the real program and control library.
-        lab.BalancerThread.Run(() =>
+        // Sluice, dnat (the rate bench has no reply path): the real program and control library,
+        // alone and with many other services programmed (is it flat?).
+        foreach (var others in new[] { 0, quick ? 1_000 : 99_999 })
         {
-            using var sluice = XdpDatapath.Load(new DatapathOptions { FlowTableSize = 1 << 20 }, NullLogger.Instance);
-            var programmer = new DatapathProgrammer(sluice);
-            programmer.Apply(new ServiceSpec(Vip, 5000, L4Protocol.Udp, [new BackendSpec(SinkAddress, 5000)]) { Mode = ServiceMode.Dnat });
-            sluice.AttachAll(["lbg", "lbs"]);
-        });
-        Measure("Sluice (XDP, dnat)", Vip);
-        lab.ClearBalancer();
+            lab.BalancerThread.Run(() =>
+            {
+                using var sluice = XdpDatapath.Load(new DatapathOptions { FlowTableSize = 1 << 20, MaxServices = 131_072, MaxBackends = 131_072 }, NullLogger.Instance);
+                var programmer = new DatapathProgrammer(sluice);
+                var services = new List<ServiceSpec> { new(Vip, 5000, L4Protocol.Udp, [new BackendSpec(SinkAddress, 5000)]) { Mode = ServiceMode.Dnat } };
+                services.AddRange(Enumerable.Range(0, others).Select(i => new ServiceSpec(IPAddress.Parse(RuleFiles.Vip(i)), (ushort)RuleFiles.Port(i), L4Protocol.Udp,
+                    [new BackendSpec(IPAddress.Parse(RuleFiles.Backend(i, 0)), 5000)]) { Mode = ServiceMode.Dnat, MaglevTableSize = 251 }));
+                programmer.ApplyAll(services);
+                sluice.AttachAll(["lbg", "lbs"]);
+            });
+            Measure(others == 0 ? "Sluice (XDP, dnat)" : $"Sluice (XDP, dnat), {others + 1:N0} services", Vip);
+            lab.ClearBalancer();
+        }
 
         // The kernel: XDP_PASS on the way in (XDP_TX from the generator needs a program there).
         lab.BalancerThread.Run(() => lab.Bench.AttachProgram("bench_pass", "lbg"));

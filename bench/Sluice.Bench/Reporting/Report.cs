@@ -144,7 +144,12 @@ public static class Report
             {
                 md.AppendLine($"| new flows ≥ 100x iptables ({iptablesMostNew.Case}) | {sluiceNew / iptablesMostNew.Value:F1}x | {(sluiceNew / iptablesMostNew.Value >= 100 ? "yes" : "**no**")} |");
             }
-            md.AppendLine("| new flows flat within 15% from 1 to 100,000 services | not measured here (part 1 shows the per-packet cost flat over 1 to 100,000 services) | – |");
+            var many = part.Measurements.FirstOrDefault(m => m.Case.StartsWith("Sluice (XDP, dnat), ", StringComparison.Ordinal) && m.Variant == "new flow per packet");
+            if (many is not null)
+            {
+                var change = many.Value / sluiceNew - 1;
+                md.AppendLine($"| new flows flat within 15% from 1 to {many.Case["Sluice (XDP, dnat), ".Length..]} | {change:+0%;-0%} | {(Math.Abs(change) <= 0.15 ? "yes" : "**no**")} |");
+            }
             md.AppendLine();
         }
         if (part.Part == "connections")
