@@ -39,7 +39,20 @@ public sealed class DatapathProgrammer
     /// </summary>
     public IReadOnlyList<ProgrammedService> ApplyAll(IReadOnlyList<ServiceSpec> specs)
     {
-        var prepared = new List<Prepared>(specs.Count);
+        // In chunks: every prepared table is an open file descriptor until it is swapped in,
+        // and a daemon under systemd has 1,024 of them by default.
+        if (specs.Count > ChunkSize)
+        {
+            return specs.Chunk(ChunkSize).SelectMany(ApplyChunk).ToList();
+        }
+        return ApplyChunk(specs as ServiceSpec[] ?? specs.ToArray());
+    }
+
+    private const int ChunkSize = 256;
+
+    private IReadOnlyList<ProgrammedService> ApplyChunk(ServiceSpec[] specs)
+    {
+        var prepared = new List<Prepared>(specs.Length);
         try
         {
             foreach (var spec in specs)
