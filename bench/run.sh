@@ -18,16 +18,8 @@ if [ "${1:-}" = "--quick" ]; then
   out=$scratch/results
 fi
 
-scripts/bootstrap.sh
-tools=(iptables nftables apache2-utils haproxy conntrack)
-missing=()
-for p in "${tools[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench: installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# What the comparisons need, besides what every part of Sluice needs.
+scripts/bootstrap.sh iptables nftables apache2-utils haproxy conntrack
 dotnet build Appliance.sln -c Release -nologo -v quiet
 
 # Each part runs as a child whose PID names its namespaces (sl-*-PID-*): if the run is

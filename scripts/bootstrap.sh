@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs everything Sluice needs to build, run its demo and run its tests on a
 # fresh Debian 12 machine that has only the .NET SDK. Idempotent; needs root.
+#   scripts/bootstrap.sh [EXTRA-PACKAGE...]   (bench/run.sh adds the tools it compares with)
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
   iproute2 ethtool procps util-linux                      # namespaces, veths, sysctl, nsenter
   python3 curl                                            # the demo's servers and client
   systemd                                                 # systemd-analyze verifies the unit
+  "$@"
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -20,5 +20,20 @@ public sealed class TestNamespace : IDisposable
 
     public void Sysctl(string key, string value) => Exec("sysctl", "-qw", $"{key}={value}");
 
+    /// <summary>Many `ip` commands (links, addresses, neighbours) in one `ip -batch` call.</summary>
+    public void IpBatch(IEnumerable<string> commands)
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllLines(file, commands);
+            Command.Run("ip", "-netns", Name, "-batch", file);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     public void Dispose() => Command.TryRun("ip", "netns", "del", Name);
 }

@@ -122,16 +122,7 @@ public sealed class DatapathEnvironment : IDisposable
         batch.Add("neigh add 198.18.3.10 lladdr 02:00:00:00:03:cc dev ot0 nud permanent");
         batch.Add("neigh add 198.18.4.10 lladdr 02:00:00:00:04:dd dev nf0 nud permanent");
         batch.Add("route add blackhole 198.18.50.0/24");
-        var file = Path.GetTempFileName();
-        try
-        {
-            File.WriteAllLines(file, batch);
-            Command.Run("ip", "-netns", ns.Name, "-batch", file);
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        ns.IpBatch(batch);
         ns.Sysctl("net.ipv4.ip_forward", "1");
         ns.Sysctl("net.ipv4.conf.nf0.forwarding", "0");
     }

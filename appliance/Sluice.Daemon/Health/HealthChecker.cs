@@ -1,5 +1,6 @@
 using System.Net;
 using Sluice.Daemon.Events;
+using Sluice.Daemon.Hosting;
 using Sluice.Daemon.Metrics;
 using Sluice.Daemon.Reconciling;
 using Sluice.Model.Services;
@@ -21,18 +22,9 @@ public sealed partial class HealthChecker(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled()))
+        if (!await HostStarted.Wait(lifetime, stoppingToken))
         {
-            try
-            {
-                await started.Task;
-            }
-            catch (TaskCanceledException)
-            {
-                return;
-            }
+            return;
         }
         try
         {

@@ -13,20 +13,10 @@ public sealed partial class WatchdogService(DatapathHost host, Reconciler reconc
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // Nothing before READY=1, which the host's systemd lifetime sends from the same
-        // ApplicationStarted event: continue asynchronously, and ping after a first interval.
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled()))
+        // Nothing before READY=1; the first ping comes after a first interval.
+        if (!await HostStarted.Wait(lifetime, stoppingToken))
         {
-            try
-            {
-                await started.Task;
-            }
-            catch (TaskCanceledException)
-            {
-                return;
-            }
+            return;
         }
         var notifier = services.GetService<ISystemdNotifier>();
         var interval = WatchdogInterval();

@@ -33,10 +33,7 @@ public sealed class BenchDatapath : IDisposable
             {
                 batch.Add($"neigh add 198.18.2.{host} lladdr 02:00:00:00:02:bb dev be0 nud permanent");
             }
-            var file = Path.GetTempFileName();
-            File.WriteAllLines(file, batch);
-            Command.Run("ip", "-netns", netns.Name, "-batch", file);
-            File.Delete(file);
+            netns.IpBatch(batch);
             netns.Sysctl("net.ipv4.ip_forward", "1");
             Thread = new NamespaceThread(netns.Name);
             Thread.Run(() =>

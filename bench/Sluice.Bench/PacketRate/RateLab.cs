@@ -25,15 +25,15 @@ public sealed class RateLab : IDisposable
             Generator = Add("rgen");
             Balancer = Add("rlb");
             Sink = Add("rsink");
-            Batch(Balancer, [
+            Balancer.IpBatch([
                 $"link add lbg address {BalancerInMac} type veth peer name g0 address {GeneratorMac} netns {Generator.Name}",
                 $"link add lbs address {BalancerOutMac} type veth peer name s0 address {SinkMac} netns {Sink.Name}",
                 "link set lbg up", "link set lbs up", "link set lo up",
                 "address add 198.19.30.1/24 dev lbg", "address add 198.18.31.1/24 dev lbs",
                 $"neigh add 198.18.31.2 lladdr {SinkMac} dev lbs nud permanent",
             ]);
-            Batch(Generator, ["link set g0 up", "link set lo up", "address add 198.19.30.2/24 dev g0"]);
-            Batch(Sink, ["link set s0 up", "link set lo up", "address add 198.18.31.2/24 dev s0"]);
+            Generator.IpBatch(["link set g0 up", "link set lo up", "address add 198.19.30.2/24 dev g0"]);
+            Sink.IpBatch(["link set s0 up", "link set lo up", "address add 198.18.31.2/24 dev s0"]);
             Balancer.Sysctl("net.ipv4.ip_forward", "1");
             Balancer.Sysctl("net.ipv4.conf.all.rp_filter", "0");
             Balancer.Sysctl("net.ipv4.conf.lbg.rp_filter", "0");
@@ -83,20 +83,6 @@ public sealed class RateLab : IDisposable
         var ns = new TestNamespace(role);
         namespaces.Add(ns);
         return ns;
-    }
-
-    private static void Batch(TestNamespace ns, IEnumerable<string> commands)
-    {
-        var file = Path.GetTempFileName();
-        try
-        {
-            File.WriteAllLines(file, commands);
-            Command.Run("ip", "-netns", ns.Name, "-batch", file);
-        }
-        finally
-        {
-            File.Delete(file);
-        }
     }
 
     public void Dispose()
