@@ -39,6 +39,21 @@ public sealed class ServiceRouteTests(DaemonFixture fixture) : IClassFixture<Dae
         return JsonNode.Parse(body)!;
     }
 
+    [RootTheory]
+    [InlineData("/api/v1/flows?limit=0", HttpStatusCode.BadRequest, "limit")]
+    [InlineData("/api/v1/flows?limit=10001", HttpStatusCode.BadRequest, "limit")]
+    [InlineData("/api/v1/flows?service=nope", HttpStatusCode.NotFound, null)]
+    [InlineData("/api/v1/events?limit=1001", HttpStatusCode.BadRequest, "limit")]
+    [InlineData("/api/v1/events?kind=gossip", HttpStatusCode.BadRequest, "kind")]
+    public async Task BadFlowAndEventQueriesAreRefusedWithAProblem(string path, HttpStatusCode status, string? field)
+    {
+        var problem = await Refused(status, api => api.GetAsync(path));
+        if (field is not null)
+        {
+            Assert.NotNull(problem["errors"]![field]);
+        }
+    }
+
     [RootFact]
     public async Task HealthAndReadinessNeedNoToken()
     {
@@ -55,6 +70,8 @@ public sealed class ServiceRouteTests(DaemonFixture fixture) : IClassFixture<Dae
     [InlineData("DELETE", "/api/v1/services/web")]
     [InlineData("PUT", "/api/v1/services/web/backends/198.18.2.9:80")]
     [InlineData("DELETE", "/api/v1/services/web/backends/198.18.2.2:8080")]
+    [InlineData("GET", "/api/v1/flows")]
+    [InlineData("GET", "/api/v1/events")]
     public async Task EveryApiRouteNeedsTheToken(string method, string path)
     {
         foreach (var token in new[] { null, "wrong-token-of-some-length" })
