@@ -1,3 +1,4 @@
+using Sluice.Daemon.Connections;
 using System.Net;
 using Sluice.Daemon;
 using Sluice.Daemon.Api;
@@ -100,6 +101,8 @@ builder.Services.AddSingleton<DatapathCollector>();
 builder.Services.AddSingleton<ServiceViewBuilder>();
 builder.Services.AddHostedService<HealthChecker>();
 builder.Services.AddHostedService<DrainMonitor>();
+builder.Services.AddSingleton<ConnectionTracking>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<ConnectionTracking>());
 
 var app = builder.Build();
 var metrics = app.Services.GetRequiredService<SluiceMetrics>();

@@ -102,7 +102,6 @@ SEC("xdp")
 int bench_new_flow_hot(struct xdp_md *ctx)
 {
 	struct sluice_tuple client = {}, reply = {};
-	const struct sluice_backend *backend;
 	struct sluice_flow *flow;
 	struct iphdr *ip;
 	__be16 *ports;
@@ -118,18 +117,13 @@ int bench_new_flow_hot(struct xdp_md *ctx)
 	client.sport = ports[0];
 	client.dport = ports[1];
 	client.protocol = ip->protocol;
-	flow = bpf_map_lookup_elem(&sluice_flows_v2, &client);
+	flow = bpf_map_lookup_elem(&sluice_flows_v3, &client);
 	if (flow) {
-		backend = bpf_map_lookup_elem(&sluice_backends_v2, &flow->backend_id);
-		if (backend) {
-			reply.saddr = backend->address;
-			reply.sport = backend->port;
-			reply.daddr = flow->snat_port ? flow->snat_address : client.saddr;
-			reply.dport = flow->snat_port ? flow->snat_port : client.sport;
-			reply.protocol = client.protocol;
-			bpf_map_delete_elem(&sluice_nat_v2, &reply);
-		}
-		bpf_map_delete_elem(&sluice_flows_v2, &client);
+		reply_key_of(flow, &client, &reply);
+		if (client.protocol == IPPROTO_TCP && !(flow->flags & SLUICE_CONN_F_ESTABLISHED))
+			handshake_add(-1); /* as the sweeper would account for it */
+		bpf_map_delete_elem(&sluice_nat_v3, &reply);
+		bpf_map_delete_elem(&sluice_flows_v3, &client);
 	}
 	return sluice_process(ctx);
 }
@@ -181,7 +175,7 @@ int bench_forward(struct xdp_md *ctx)
 		return XDP_DROP;
 	__builtin_memcpy(eth->h_dest, bench_frame.forward_dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, bench_frame.forward_smac, ETH_ALEN);
-	return bpf_redirect_map(&sluice_tx_ports_v2, bench_frame.forward_ifindex, XDP_DROP);
+	return bpf_redirect_map(&sluice_tx_ports_v3, bench_frame.forward_ifindex, XDP_DROP);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

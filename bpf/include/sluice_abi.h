@@ -18,7 +18,7 @@
 #include <linux/types.h>
 
 /* Bumped when a map layout changes; it is part of every pinned map's name. */
-#define SLUICE_ABI_VERSION 2
+#define SLUICE_ABI_VERSION 3
 
 /* Upper bound on SNAT addresses a fullnat service may use (power of two). */
 #define SLUICE_MAX_SNAT_ADDRESSES 16
@@ -26,6 +26,10 @@
 /* Upper bound on ports probed for one new fullnat flow; keeps the verifier
  * and the worst-case new-flow cost bounded. */
 #define SLUICE_MAX_SNAT_PROBES 32
+
+/* Probe strides offered to new flows (a power of two); every one is coprime with
+ * the SNAT port range, so a flow's probes visit distinct ports. */
+#define SLUICE_SNAT_STRIDES 64
 
 /* Size of the per-CPU counter and drop-reason arrays; room to grow without
  * changing the pinned map's size. */
@@ -101,51 +105,67 @@ struct sluice_tuple {
 	__u8 pad[3]; /* always zero */
 };
 
-enum sluice_flow_flags {
-	/* A FIN or RST was seen in either direction: the connection is closing. */
-	SLUICE_FLOW_F_CLOSING = 1 << 0,
+/*
+ * Connection state (docs/connection-state.md). One connection is two entries created
+ * together: the forward entry (flows, keyed by the client's tuple) and the reverse
+ * entry (nat, keyed by the reply tuple; for fullnat its key is the SNAT port claim).
+ * Neither map evicts: only the control plane's sweeper deletes expired connections,
+ * forward entry first, so a port is never free while either direction is.
+ */
+enum sluice_conn_flags {
+	SLUICE_CONN_F_ESTABLISHED = 1 << 0, /* TCP: handshake proven, or any UDP reply */
+	SLUICE_CONN_F_CLIENT_FIN = 1 << 1,
+	SLUICE_CONN_F_BACKEND_FIN = 1 << 2,
+	SLUICE_CONN_F_RESET = 1 << 3,
+	SLUICE_CONN_F_REPLIED = 1 << 4,     /* the backend has answered (TCP: its SYN-ACK) */
 };
 
-/* How often the established path refreshes a flow's last_seen_ns: at most one
- * store per flow per interval, so liveness costs no write on most packets. */
+/* How often a packet refreshes its entry's last_seen_ns: at most one store per
+ * entry per interval, so liveness costs no write on most packets. */
 #define SLUICE_FLOW_TOUCH_NS 1000000000ULL
 
-/* flows: client -> VIP tuple -> where the flow goes. */
+/* flows: client -> VIP tuple -> the connection, as the forward path needs it. */
 struct sluice_flow {
-	__u32 backend_id;
-	__be32 snat_address; /* fullnat only, else zero */
-	__be16 snat_port;    /* fullnat only, else zero */
-	__u8 flags;          /* enum sluice_flow_flags */
+	__be32 backend_address; /* the backend chosen, as it was: its id may be reused */
+	__be16 backend_port;
+	__u8 mode;              /* enum sluice_mode when the connection was opened */
 	__u8 pad;
+	__u32 backend_id;
 	__u32 service_id;
-	__u64 created_ns;    /* bpf_ktime_get_ns() when the flow was created */
-	__u64 last_seen_ns;  /* a client packet, within SLUICE_FLOW_TOUCH_NS */
+	__be32 snat_address;    /* fullnat only, else zero */
+	__be16 snat_port;       /* fullnat only, else zero */
+	__u16 pad2;
+	__u32 flags;            /* enum sluice_conn_flags; updated atomically */
+	__u32 pad3;
+	__u64 created_ns;       /* bpf_ktime_get_coarse_ns(); the connection's identity */
+	__u64 last_seen_ns;     /* a client packet, within SLUICE_FLOW_TOUCH_NS */
+	__u64 closed_ns;        /* when both FINs or a RST were first seen here, else 0 */
 };
 
-/* nat: reply tuple (backend -> appliance/client) -> how to rewrite it. */
+/* nat: reply tuple (backend -> SNAT address or client) -> the same connection. */
 struct sluice_nat {
-	__be32 saddr; /* the VIP */
-	__be32 daddr; /* the client */
-	__be16 sport; /* the VIP's port */
-	__be16 dport; /* the client's port */
+	__be32 saddr;       /* the VIP */
+	__be32 daddr;       /* the client */
+	__be16 sport;       /* the VIP's port */
+	__be16 dport;       /* the client's port */
 	__u32 service_id;
 	__u32 backend_id;
-	__u32 flags;      /* enum sluice_nat_flags */
-	__u64 created_ns;
-	__u64 closed_ns;  /* coarse clock when the flow was first seen closing */
+	__u32 flags;        /* enum sluice_conn_flags; updated atomically */
+	__be32 backend_isn; /* TCP: the sequence number of the backend's SYN-ACK */
+	__u64 created_ns;   /* equal to the forward entry's */
+	__u64 last_seen_ns; /* a backend packet, within SLUICE_FLOW_TOUCH_NS */
+	__u64 closed_ns;
 };
 
-enum sluice_nat_flags {
-	/* A FIN or RST was seen: after SLUICE_SNAT_HOLD_NS its SNAT port may be reused. */
-	SLUICE_NAT_F_CLOSING = 1 << 0,
+/* handshakes: two counters whose difference is the number of TCP connections still
+ * in their handshake (SYN seen, not yet proven). The datapath adds and subtracts
+ * atomically in one; the control plane's sweeper only ever raises the other (its
+ * deletions), so neither writer can lose the other's updates. */
+enum sluice_handshake_counter {
+	SLUICE_HANDSHAKES_DATAPATH = 0,   /* opened minus proven minus deleted by the datapath */
+	SLUICE_HANDSHAKES_SWEPT = 1,      /* deleted unproven by the control plane */
+	SLUICE_HANDSHAKES_MAX,
 };
-
-/* How long the SNAT port of a closed fullnat flow is held before a new flow may
- * take it. Short on purpose: a backend still in TIME_WAIT for the old 4-tuple
- * accepts a new SYN with a newer timestamp, and at worst answers with an ACK the
- * client resets and retries; a TIME_WAIT-long hold (60 s) would cap each
- * (SNAT address, backend) pair at about a thousand new connections a second. */
-#define SLUICE_SNAT_HOLD_NS 1000000000ULL
 
 /* config (one entry): runtime settings the control plane may change. */
 struct sluice_config {
@@ -159,6 +179,8 @@ struct sluice_load_config {
 	__u16 snat_port_min;  /* inclusive range of SNAT source ports */
 	__u16 snat_port_max;
 	__u32 snat_probes;    /* 1..SLUICE_MAX_SNAT_PROBES */
+	__u32 handshake_limit; /* TCP connections in their handshake at once (flood budget) */
+	__u16 snat_strides[SLUICE_SNAT_STRIDES]; /* each coprime with the port range */
 };
 
 /* Per service and per backend, summed over CPUs by the control plane. */
@@ -188,7 +210,10 @@ enum sluice_counter {
 	SLUICE_CTR_REPLY_NAT = 13,             /* reply rewritten back to VIP */
 	SLUICE_CTR_SNAT_PROBE_COLLISION = 14,  /* a probed SNAT port was taken */
 	SLUICE_CTR_FLOW_REOPENED = 15,         /* bare SYN on a closing flow: balanced anew */
-	SLUICE_CTR_SNAT_PORT_REUSED = 16,      /* a closed flow's SNAT port taken by a new flow */
+	SLUICE_CTR_SNAT_PORT_REUSED = 16,      /* retired (ABI v2: hold-based port reuse) */
+	SLUICE_CTR_HANDSHAKE_PROVEN = 17,      /* a TCP connection's handshake completed */
+	SLUICE_CTR_FLOW_REPLACED = 18,         /* a SYN (or UDP) on a closed or stale connection opened a new one */
+	SLUICE_CTR_FLOW_RACE_ADOPTED = 19,     /* two CPUs opened one flow: the loser took the winner's */
 	SLUICE_CTR_MAX,
 };
 
@@ -205,10 +230,14 @@ enum sluice_drop_reason {
 	SLUICE_DROP_NO_BACKEND = 8,          /* empty Maglev table */
 	SLUICE_DROP_NO_SNAT_ADDRESS = 9,     /* fullnat with no SNAT address configured */
 	SLUICE_DROP_SNAT_EXHAUSTED = 10,     /* every probed SNAT port taken */
-	SLUICE_DROP_FLOW_INSERT_FAILED = 11,
+	SLUICE_DROP_FLOW_INSERT_FAILED = 11, /* a map update failed otherwise */
 	SLUICE_DROP_NO_ROUTE = 12,           /* FIB: blackhole, unreachable, prohibit */
 	SLUICE_DROP_FORWARDING_DISABLED = 13,
 	SLUICE_DROP_FRAGMENTATION_NEEDED = 14,        /* rewritten packet exceeds egress MTU */
+	SLUICE_DROP_NO_CONNECTION = 15,      /* TCP, not a SYN, and no connection: never opens one */
+	SLUICE_DROP_HANDSHAKE_LIMIT = 16,    /* too many connections in their handshake (SYN flood) */
+	SLUICE_DROP_CONNECTION_TABLE_FULL = 17, /* flows or nat full: refused, nothing evicted */
+	SLUICE_DROP_STALE_CONNECTION = 18,   /* TCP, not a SYN, on a connection whose backend or service changed */
 	SLUICE_DROP_MAX,
 };
 

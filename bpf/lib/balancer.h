@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The two paths of a load-balanced packet:
- *   client -> VIP:port     flow lookup (or Maglev + NAT setup), DNAT (+SNAT)
- *   backend -> client/SNAT reverse NAT back to VIP:port
- * The established path only reads maps; writes happen once per new flow.
+ *   client -> VIP:port     its connection (or a new one: Maglev, SNAT claim), DNAT (+SNAT)
+ *   backend -> client/SNAT the connection's reverse half, back to VIP:port
+ * Established packets only read maps (and store a timestamp once a second); a new
+ * connection writes its two halves; nothing is ever evicted to make room.
  */
 #ifndef SLUICE_BALANCER_H
 #define SLUICE_BALANCER_H
 
+#include "conn.h"
 #include "counters.h"
 #include "forward.h"
 #include "maglev.h"
@@ -16,33 +18,66 @@
 
 static __always_inline struct sluice_backend *backend_by_id(__u32 id)
 {
-	struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v2, &id);
+	struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v3, &id);
 
 	if (!backend || !(backend->flags & SLUICE_BACKEND_F_PRESENT))
 		return 0;
 	return backend;
 }
 
-/* Choose a backend for a new flow and record its NAT; the caller records the
- * flow itself once its next hop is known. */
+/* The backend of an existing connection, if it is still the one the connection chose,
+ * in the same service and mode: ids are reused, services change. NULL: stale. */
+static __always_inline struct sluice_backend *
+connection_backend(const struct sluice_flow *flow, const struct sluice_service *service)
+{
+	struct sluice_backend *backend;
+
+	if (flow->service_id != service->id || flow->mode != service->mode)
+		return 0;
+	backend = backend_by_id(flow->backend_id);
+	if (!backend || backend->service_id != flow->service_id || backend->address != flow->backend_address ||
+	    backend->port != flow->backend_port)
+		return 0;
+	return backend;
+}
+
+static __always_inline int is_bare_syn(const struct packet *pkt)
+{
+	return (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
+}
+
+/*
+ * Open a connection: Maglev picks the backend, then the reverse half is inserted (for
+ * fullnat under a claimed SNAT port), then the forward half. @replacing is the closed
+ * or stale forward half this connection takes the key of, else NULL.
+ * On success *flow holds the connection as recorded (possibly another CPU's, if it
+ * opened the same one first).
+ */
 static __always_inline enum sluice_drop_reason
-create_flow(struct packet *pkt, const struct sluice_service *service,
-	    struct sluice_flow *flow, struct sluice_backend **backend_out, __u64 now)
+open_connection(struct packet *pkt, const struct sluice_service *service, struct sluice_flow *replacing,
+		struct sluice_flow *flow, struct sluice_backend **backend_out, __u64 now)
 {
 	const struct sluice_tuple *client = &pkt->tuple;
-	__u32 hash = flow_hash(client, service->flags);
-	__s64 picked = maglev_pick(service->id, hash);
+	int is_tcp = client->protocol == IPPROTO_TCP;
+	__s64 picked = maglev_pick(service->id, flow_hash(client, service->flags));
+	struct sluice_flow *winner;
 	struct sluice_backend *backend;
 	struct sluice_nat reverse = {};
 	struct sluice_tuple reply = {};
 	enum sluice_drop_reason reason;
+	long rc;
 
 	if (picked < 0)
 		return SLUICE_DROP_NO_BACKEND;
 	backend = backend_by_id((__u32)picked);
 	if (!backend)
 		return SLUICE_DROP_NO_BACKEND;
+	if (is_tcp && !handshake_budget_left())
+		return SLUICE_DROP_HANDSHAKE_LIMIT;
 
+	flow->backend_address = backend->address;
+	flow->backend_port = backend->port;
+	flow->mode = service->mode;
 	flow->backend_id = (__u32)picked;
 	flow->service_id = service->id;
 	flow->created_ns = now;
@@ -53,63 +88,52 @@ create_flow(struct packet *pkt, const struct sluice_service *service,
 	reverse.dport = client->sport;
 	reverse.service_id = service->id;
 	reverse.backend_id = flow->backend_id;
-	reverse.created_ns = flow->created_ns;
+	reverse.created_ns = now;
+	reverse.last_seen_ns = now;
 
 	if (service->mode == SLUICE_MODE_FULLNAT) {
-		reason = snat_allocate(client, backend, hash, pkt->tcp_seq, flow, &reverse, now);
+		reason = snat_claim(client, flow, &reverse, pkt->tcp_seq);
 		if (reason != SLUICE_DROP_NONE)
 			return reason;
 	} else {
-		/* dnat: the reply comes from the backend straight to the client. */
-		reply.saddr = backend->address;
-		reply.daddr = client->saddr;
-		reply.sport = backend->port;
-		reply.dport = client->sport;
-		reply.protocol = client->protocol;
-		if (bpf_map_update_elem(&sluice_nat_v2, &reply, &reverse, BPF_ANY) != 0)
-			return SLUICE_DROP_FLOW_INSERT_FAILED;
+		/* dnat: the reply comes from the backend straight to the client. A key still
+		 * held by this client's own earlier connection (closed or stale) is taken over. */
+		reply_key_of(flow, client, &reply);
+		rc = bpf_map_update_elem(&sluice_nat_v3, &reply, &reverse, replacing ? BPF_ANY : BPF_NOEXIST);
+		if (rc != 0)
+			return rc == -E2BIG ? SLUICE_DROP_CONNECTION_TABLE_FULL : SLUICE_DROP_FLOW_INSERT_FAILED;
 	}
+	reply_key_of(flow, client, &reply);
+	if (replacing) {
+		/* Replaced whole (readers see the old or the new). The old reverse half stays
+		 * until the sweeper frees it: the backend may still send the old connection's
+		 * last segments. An unproven old handshake leaves the budget here. */
+		if (is_tcp && !(replacing->flags & SLUICE_CONN_F_ESTABLISHED))
+			handshake_add(-1);
+		if (bpf_map_update_elem(&sluice_flows_v3, client, flow, BPF_ANY) != 0) {
+			bpf_map_delete_elem(&sluice_nat_v3, &reply);
+			return SLUICE_DROP_CONNECTION_TABLE_FULL;
+		}
+		count(SLUICE_CTR_FLOW_REPLACED);
+	} else if ((rc = bpf_map_update_elem(&sluice_flows_v3, client, flow, BPF_NOEXIST)) != 0) {
+		/* Another CPU opened this connection first (or the table is full): give back
+		 * what we claimed and use the winner's. */
+		bpf_map_delete_elem(&sluice_nat_v3, &reply);
+		winner = rc == -E2BIG ? 0 : bpf_map_lookup_elem(&sluice_flows_v3, client);
+		if (!winner)
+			return SLUICE_DROP_CONNECTION_TABLE_FULL;
+		backend = connection_backend(winner, service);
+		if (!backend)
+			return SLUICE_DROP_STALE_CONNECTION;
+		*flow = *winner;
+		count(SLUICE_CTR_FLOW_RACE_ADOPTED);
+		*backend_out = backend;
+		return SLUICE_DROP_NONE;
+	}
+	if (is_tcp)
+		handshake_add(1);
 	*backend_out = backend;
 	return SLUICE_DROP_NONE;
-}
-
-/* Liveness for drain counts and the flows API: a rate-limited last-seen store and
- * a closing mark on FIN/RST. Both are plain stores into the value, no map update. */
-/* The coarse clock (CLOCK_MONOTONIC_COARSE) is plenty for 1 s intervals and
- * far cheaper than bpf_ktime_get_ns. */
-static __always_inline void nat_closing(struct sluice_nat *nat, __u64 now)
-{
-	if (nat && !(nat->flags & SLUICE_NAT_F_CLOSING)) {
-		nat->closed_ns = now;
-		nat->flags |= SLUICE_NAT_F_CLOSING;
-	}
-}
-
-/* Returns 1 when this packet closes the flow (its first FIN or RST). */
-static __always_inline int flow_touch(struct sluice_flow *flow, const struct packet *pkt, __u64 now)
-{
-	if (now - flow->last_seen_ns > SLUICE_FLOW_TOUCH_NS)
-		flow->last_seen_ns = now;
-	if ((pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && !(flow->flags & SLUICE_FLOW_F_CLOSING)) {
-		flow->flags |= SLUICE_FLOW_F_CLOSING;
-		return 1;
-	}
-	return 0;
-}
-
-/* The client closed: mark the flow's reverse-NAT entry too (rare: one lookup per flow). */
-static __always_inline void close_reverse(const struct sluice_flow *flow, const struct sluice_backend *backend,
-					  const struct sluice_tuple *client, __u64 now)
-{
-	struct sluice_tuple reply = {
-		.saddr = backend->address,
-		.daddr = flow->snat_port ? flow->snat_address : client->saddr,
-		.sport = backend->port,
-		.dport = flow->snat_port ? flow->snat_port : client->sport,
-		.protocol = client->protocol,
-	};
-
-	nat_closing(bpf_map_lookup_elem(&sluice_nat_v2, &reply), now);
 }
 
 /* Forward to a backend through its cached next hop, asking the FIB again once
@@ -140,13 +164,6 @@ static __always_inline int forward_to_backend(struct xdp_md *ctx, struct packet 
 	return transmit(ctx, pkt, &next_hop);
 }
 
-/* A bare SYN on a closing flow is a new connection reusing the client port. */
-static __always_inline int reopens_closed_flow(const struct sluice_flow *flow, const struct packet *pkt)
-{
-	return (flow->flags & SLUICE_FLOW_F_CLOSING) &&
-	       (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
-}
-
 static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet *pkt,
 					      const struct sluice_service *service)
 {
@@ -156,64 +173,46 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	const struct sluice_flow *flow;
 	enum sluice_drop_reason reason;
 	__u64 now = bpf_ktime_get_coarse_ns();
+	int is_tcp = pkt->tuple.protocol == IPPROTO_TCP;
 	int is_new = 0;
 
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 
-	existing = bpf_map_lookup_elem(&sluice_flows_v2, &pkt->tuple);
-	if (existing && reopens_closed_flow(existing, pkt)) {
-		existing = 0;
-		count(SLUICE_CTR_FLOW_REOPENED);
-	}
+	existing = bpf_map_lookup_elem(&sluice_flows_v3, &pkt->tuple);
 	if (existing) {
-		backend = backend_by_id(existing->backend_id);
-		if (backend) {
-			if (flow_touch(existing, pkt, now))
-				close_reverse(existing, backend, &pkt->tuple, now);
+		backend = connection_backend(existing, service);
+		/* A bare SYN on a closed connection is a new one reusing the client port. */
+		if (backend && !(is_tcp && is_bare_syn(pkt) && conn_is_closed(existing->flags))) {
+			conn_on_client_packet(existing, pkt, now);
 			flow = existing;
 			count(SLUICE_CTR_FLOW_HIT);
-		} else {
-			count(SLUICE_CTR_FLOW_REHASHED);
+			goto forward;
 		}
+		if (!backend)
+			count(SLUICE_CTR_FLOW_REHASHED);
+		backend = 0;
 	}
-	if (!backend) {
-		reason = create_flow(pkt, service, &created, &backend, now);
-		if (reason != SLUICE_DROP_NONE)
-			return drop(reason);
-		if (bpf_map_update_elem(&sluice_flows_v2, &pkt->tuple, &created, BPF_ANY) != 0)
-			return drop(SLUICE_DROP_FLOW_INSERT_FAILED);
-		flow = &created;
-		is_new = 1;
-		count(SLUICE_CTR_FLOW_NEW);
-	}
+	/* Only a SYN opens a TCP connection: a stray ACK, FIN or RST (a scan, a flood, a
+	 * connection whose state is gone) never takes a SNAT port. */
+	if (is_tcp && !is_bare_syn(pkt))
+		return drop(existing ? SLUICE_DROP_STALE_CONNECTION : SLUICE_DROP_NO_CONNECTION);
+	reason = open_connection(pkt, service, existing, &created, &backend, now);
+	if (reason != SLUICE_DROP_NONE)
+		return drop(reason);
+	flow = &created;
+	is_new = 1;
+	count(SLUICE_CTR_FLOW_NEW);
 
-	count_traffic(&sluice_service_stats_v2, service->id, pkt->frame_len, is_new, 0);
-	count_traffic(&sluice_backend_stats_v2, flow->backend_id, pkt->frame_len, is_new, 0);
-	if (service->mode == SLUICE_MODE_FULLNAT)
-		rewrite_tuple(pkt, flow->snat_address, backend->address, flow->snat_port, backend->port);
+forward:
+	count_traffic(&sluice_service_stats_v3, service->id, pkt->frame_len, is_new, 0);
+	count_traffic(&sluice_backend_stats_v3, flow->backend_id, pkt->frame_len, is_new, 0);
+	if (flow->mode == SLUICE_MODE_FULLNAT)
+		rewrite_tuple(pkt, flow->snat_address, flow->backend_address, flow->snat_port, flow->backend_port);
 	else
-		rewrite_tuple(pkt, pkt->tuple.saddr, backend->address, pkt->tuple.sport, backend->port);
+		rewrite_tuple(pkt, pkt->tuple.saddr, flow->backend_address, pkt->tuple.sport, flow->backend_port);
 
 	return forward_to_backend(ctx, pkt, backend, now);
-}
-
-/* A FIN or RST from the backend closes its NAT entry and the client's flow (rare:
- * an extra lookup) — unless that flow has since been reopened on another SNAT port. */
-static __always_inline void mark_closing(struct sluice_nat *nat, const struct sluice_tuple *reply, __u64 now)
-{
-	struct sluice_tuple client = {
-		.saddr = nat->daddr,
-		.daddr = nat->saddr,
-		.sport = nat->dport,
-		.dport = nat->sport,
-		.protocol = reply->protocol,
-	};
-	struct sluice_flow *flow = bpf_map_lookup_elem(&sluice_flows_v2, &client);
-
-	nat_closing(nat, now);
-	if (flow && !(flow->flags & SLUICE_FLOW_F_CLOSING) && (!flow->snat_port || flow->snat_port == reply->dport))
-		flow->flags |= SLUICE_FLOW_F_CLOSING;
 }
 
 static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pkt,
@@ -222,10 +221,9 @@ static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pk
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 	count(SLUICE_CTR_REPLY_NAT);
-	if (pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-		mark_closing(nat, &pkt->tuple, bpf_ktime_get_coarse_ns());
-	count_traffic(&sluice_service_stats_v2, nat->service_id, pkt->frame_len, 0, 1);
-	count_traffic(&sluice_backend_stats_v2, nat->backend_id, pkt->frame_len, 0, 1);
+	conn_on_reply(nat, pkt, bpf_ktime_get_coarse_ns());
+	count_traffic(&sluice_service_stats_v3, nat->service_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_backend_stats_v3, nat->backend_id, pkt->frame_len, 0, 1);
 	rewrite_tuple(pkt, nat->saddr, nat->daddr, nat->sport, nat->dport);
 	return forward(ctx, pkt);
 }

@@ -12,6 +12,8 @@ const volatile struct sluice_load_config load_config = {
 	.snat_port_min = 1024,
 	.snat_port_max = 65535,
 	.snat_probes = SLUICE_MAX_SNAT_PROBES,
+	.handshake_limit = 262144,
+	.snat_strides = { [0 ... SLUICE_SNAT_STRIDES - 1] = 1 },
 };
 
 /* Hash of the whole 5-tuple, or of the client address only (affinity).
@@ -30,7 +32,7 @@ static __always_inline __s64 maglev_pick(__u32 service_id, __u32 hash)
 {
 	__u32 slot = 0;
 	__u32 *table_size, *backend_id;
-	void *table = bpf_map_lookup_elem(&sluice_maglev_v2, &service_id);
+	void *table = bpf_map_lookup_elem(&sluice_maglev_v3, &service_id);
 
 	if (!table)
 		return -1;

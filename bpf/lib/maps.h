@@ -19,7 +19,7 @@ struct {
 	__type(key, struct sluice_service_key);
 	__type(value, struct sluice_service);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-} sluice_services_v2 SEC(".maps");
+} sluice_services_v3 SEC(".maps");
 
 /* VIP -> number of services on it; tells "VIP, wrong port" from "not ours". */
 struct {
@@ -28,7 +28,7 @@ struct {
 	__type(key, __be32);
 	__type(value, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-} sluice_vips_v2 SEC(".maps");
+} sluice_vips_v3 SEC(".maps");
 
 /* Template of a service's Maglev table: slot 0 holds the table size M,
  * slots 1..M backend ids. BPF_F_INNER_MAP lets every service have its own M,
@@ -47,7 +47,7 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__array(values, struct sluice_maglev_table);
-} sluice_maglev_v2 SEC(".maps");
+} sluice_maglev_v3 SEC(".maps");
 
 /* backend id -> backend. */
 struct {
@@ -55,23 +55,35 @@ struct {
 	__uint(max_entries, 262144);
 	__type(key, __u32);
 	__type(value, struct sluice_backend);
-} sluice_backends_v2 SEC(".maps");
+} sluice_backends_v3 SEC(".maps");
 
-/* client->VIP tuple -> chosen backend and SNAT binding (flow affinity). */
+/* client->VIP tuple -> the connection's forward half (backend, SNAT binding, state).
+ * A plain hash, not an LRU: a full table refuses new connections instead of
+ * silently evicting a live one; the control plane's sweeper deletes expired ones. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1048576);
 	__type(key, struct sluice_tuple);
 	__type(value, struct sluice_flow);
-} sluice_flows_v2 SEC(".maps");
+} sluice_flows_v3 SEC(".maps");
 
-/* reply tuple -> original VIP/client; also the record of SNAT ports in use. */
+/* reply tuple -> the connection's reverse half (original VIP/client, state). For
+ * fullnat its key is the SNAT port claim: inserted with BPF_NOEXIST, deleted only
+ * by the sweeper after the forward half. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1048576);
 	__type(key, struct sluice_tuple);
 	__type(value, struct sluice_nat);
-} sluice_nat_v2 SEC(".maps");
+} sluice_nat_v3 SEC(".maps");
+
+/* Connections in their TCP handshake, as two counters (enum sluice_handshake_counter). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_HANDSHAKES_MAX);
+	__type(key, __u32);
+	__type(value, __s64);
+} sluice_handshakes_v3 SEC(".maps");
 
 /* Runtime settings (one entry). */
 struct {
@@ -79,7 +91,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct sluice_config);
-} sluice_config_v2 SEC(".maps");
+} sluice_config_v3 SEC(".maps");
 
 /* ifindex -> ifindex of every interface we may redirect to. Not pinned: the
  * kernel adds BPF_F_RDONLY_PROG to devmaps, which libbpf 1.1 then takes for an
@@ -89,7 +101,7 @@ struct {
 	__uint(max_entries, 64);
 	__type(key, __u32);
 	__type(value, __u32);
-} sluice_tx_ports_v2 SEC(".maps");
+} sluice_tx_ports_v3 SEC(".maps");
 
 /* Global counters, indexed by enum sluice_counter. */
 struct {
@@ -97,7 +109,7 @@ struct {
 	__uint(max_entries, SLUICE_COUNTER_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} sluice_counters_v2 SEC(".maps");
+} sluice_counters_v3 SEC(".maps");
 
 /* Drops, indexed by enum sluice_drop_reason. */
 struct {
@@ -105,7 +117,7 @@ struct {
 	__uint(max_entries, SLUICE_DROP_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} sluice_drops_v2 SEC(".maps");
+} sluice_drops_v3 SEC(".maps");
 
 /* Traffic per service id. */
 struct {
@@ -113,7 +125,7 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct sluice_traffic_counters);
-} sluice_service_stats_v2 SEC(".maps");
+} sluice_service_stats_v3 SEC(".maps");
 
 /* Traffic per backend id. */
 struct {
@@ -121,6 +133,6 @@ struct {
 	__uint(max_entries, 262144);
 	__type(key, __u32);
 	__type(value, struct sluice_traffic_counters);
-} sluice_backend_stats_v2 SEC(".maps");
+} sluice_backend_stats_v3 SEC(".maps");
 
 #endif /* SLUICE_MAPS_H */

@@ -43,7 +43,8 @@ struct packet {
 	struct sluice_tuple tuple;
 	__u32 frame_len;
 	__u8 tcp_flags;      /* byte 13 of the TCP header; zero for UDP */
-	__u32 tcp_seq;       /* the TCP sequence number as on the wire; zero for UDP */
+	__be32 tcp_seq;      /* the TCP sequence number as on the wire; zero for UDP */
+	__be32 tcp_ack_seq;  /* the TCP acknowledgement number as on the wire; zero for UDP */
 };
 
 #define TCP_FLAG_FIN 0x01
@@ -112,6 +113,7 @@ static __always_inline enum l4_status parse_l4(struct packet *pkt)
 		pkt->l4_check = &tcp->check;
 		pkt->tcp_flags = ((__u8 *)tcp)[13];
 		pkt->tcp_seq = tcp->seq;
+		pkt->tcp_ack_seq = tcp->ack_seq;
 	} else if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *udp = l4;
 

@@ -30,14 +30,14 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 		service_key.vip = pkt.tuple.daddr;
 		service_key.port = pkt.tuple.dport;
 		service_key.protocol = pkt.tuple.protocol;
-		service = bpf_map_lookup_elem(&sluice_services_v2, &service_key);
+		service = bpf_map_lookup_elem(&sluice_services_v3, &service_key);
 		if (service)
 			return balance_to_backend(ctx, &pkt, service);
-		nat = bpf_map_lookup_elem(&sluice_nat_v2, &pkt.tuple);
+		nat = bpf_map_lookup_elem(&sluice_nat_v3, &pkt.tuple);
 		if (nat)
 			return reply_to_client(ctx, &pkt, nat);
 	}
-	if (bpf_map_lookup_elem(&sluice_vips_v2, &pkt.tuple.daddr))
+	if (bpf_map_lookup_elem(&sluice_vips_v3, &pkt.tuple.daddr))
 		return drop(drop_reason_of(status));
 	count(SLUICE_CTR_PASS_NOT_SERVICE);
 	return XDP_PASS;

@@ -28,7 +28,8 @@ public static class BalancerModel
 
     public static ushort FirstSnatPort(ServiceSpec service, PacketSpec packet, uint backendId, DatapathOptions options)
     {
-        var hash = FlowHash.Of(TupleOf(packet), service.SourceAffinity, options.FlowHashSeed);
+        // SNAT probing hashes the whole tuple, even for a service with client affinity.
+        var hash = FlowHash.Of(TupleOf(packet), sourceAffinity: false, options.FlowHashSeed);
         // The datapath salts the start with the TCP sequence number as it sits in memory
         // (big-endian bytes read as a little-endian word); UDP has none.
         var salt = packet.Protocol == 6 ? System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(packet.TcpSequence) : 0u;

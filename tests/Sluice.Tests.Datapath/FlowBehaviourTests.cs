@@ -1,5 +1,6 @@
 using System.Net;
 using Sluice.Datapath.Abi;
+using Sluice.Datapath.Connections;
 using Sluice.Datapath.Loading;
 using Sluice.Datapath.Maglev;
 using Sluice.Datapath.Programming;
@@ -79,30 +80,34 @@ public sealed class FlowBehaviourTests
     }
 
     [RootFact]
-    public void FlowsOfARemovedBackendAreRehashedAndOthersStay()
+    public void FlowsOfARemovedBackendAreDroppedUntilReopenedAndOthersStay()
     {
         using var env = new DatapathEnvironment();
         env.Apply(Web("198.18.2.10", "198.18.2.11", "198.18.2.12"));
         var flows = Enumerable.Range(0, 150).Select(i => Syn(i, (ushort)(32000 + i))).ToList();
         var chosen = flows.Select(f => BackendOf(env.Send(PacketBuilder.Build(f), "cl0"))).ToList();
         var removed = IPAddress.Parse("198.18.2.11");
-        Assert.Contains(removed, chosen);
+        var lost = chosen.Count(c => c.Equals(removed));
+        Assert.True(lost > 0);
 
-        var rehashedBefore = env.Counter(DatapathCounter.FlowRehashed);
+        var staleBefore = env.Drops(DropReason.StaleConnection);
         env.Apply(Web("198.18.2.10", "198.18.2.12"));
         for (var i = 0; i < flows.Count; i++)
         {
-            var backend = BackendOf(env.Send(PacketBuilder.Build(flows[i] with { TcpFlags = 0x10 }), "cl0"));
+            var ack = env.Send(PacketBuilder.Build(flows[i] with { TcpFlags = 0x10 }), "cl0");
             if (chosen[i].Equals(removed))
             {
-                Assert.NotEqual(removed, backend);
+                // Its connection cannot move (the new backend knows nothing of it): dropped,
+                // and a new connection on the same client port is balanced anew.
+                Assert.Equal(XdpAction.Drop, ack.Action);
+                Assert.NotEqual(removed, BackendOf(env.Send(PacketBuilder.Build(flows[i]), "cl0")));
             }
             else
             {
-                Assert.Equal(chosen[i], backend);
+                Assert.Equal(chosen[i], BackendOf(ack));
             }
         }
-        Assert.Equal((ulong)chosen.Count(c => c.Equals(removed)), env.Counter(DatapathCounter.FlowRehashed) - rehashedBefore);
+        Assert.Equal((ulong)lost, env.Drops(DropReason.StaleConnection) - staleBefore);
     }
 
     [RootFact]
@@ -210,34 +215,38 @@ public sealed class FlowBehaviourTests
         env.Thread.Run(() => env.Datapath.Flows.TryLookup(KeyOf(packet), out var flow) ? flow : throw new Xunit.Sdk.XunitException("no flow entry"));
 
     [RootFact]
-    public void AFlowRecordsWhenItWasSeenAndIsMarkedClosingByAFinFromTheBackend()
+    public void AConnectionRecordsItsHandshakeAndAFinFromTheBackendHalfClosesIt()
     {
         using var env = new DatapathEnvironment();
         env.Apply(Web("198.18.2.10"));
         var syn = Syn(0, 39000);
-        env.Send(PacketBuilder.Build(syn), "cl0");
+        var c = new Conversation(env, syn.Source, syn.SourcePort, Vip, 80);
+        Assert.Equal(XdpAction.Redirect, c.Send(Conversation.Tcp.Syn).Action);
         var created = FlowOf(env, syn);
-        Assert.Equal(FlowFlags.None, created.Flags);
+        Assert.Equal(ConnectionFlags.None, created.Flags);
         Assert.True(created.CreatedNs > 0);
         Assert.Equal(created.CreatedNs, created.LastSeenNs);
 
-        // An ACK within the touch interval stores nothing; the flow stays open.
-        env.Send(PacketBuilder.Build(syn with { TcpFlags = 0x10 }), "cl0");
+        // An ACK that does not acknowledge the backend's SYN-ACK proves nothing and stores nothing.
+        Assert.Equal(XdpAction.Redirect, c.Send(Conversation.Tcp.Ack, 12345).Action);
         Assert.Equal(created, FlowOf(env, syn));
 
-        // The backend's FIN comes back through the reverse NAT and closes the client's flow.
-        var reply = new PacketSpec
-        {
-            SourceMac = DatapathEnvironment.BackendMac,
-            DestinationMac = DatapathEnvironment.Be0Mac,
-            Source = IPAddress.Parse("198.18.2.10"),
-            Destination = DatapathEnvironment.SnatAddress,
-            SourcePort = 8080,
-            DestinationPort = created.SnatPort.ToHost(),
-            TcpFlags = 0x11,
-        };
-        Assert.Equal(XdpAction.Redirect, env.Send(PacketBuilder.Build(reply), "be0").Action);
-        Assert.Equal(FlowFlags.Closing, FlowOf(env, syn).Flags);
+        // The backend's SYN-ACK, then the client's ACK of it: established, in both halves.
+        Assert.True(c.IsForMe(c.Reply(Conversation.Tcp.Syn | Conversation.Tcp.Ack)));
+        Assert.Equal(XdpAction.Redirect, c.Send(Conversation.Tcp.Ack, Conversation.BackendIsn + 1).Action);
+        Assert.Equal(ConnectionFlags.Established, FlowOf(env, syn).Flags);
+
+        // The backend's FIN comes back through the reverse half: half-closed, not closed.
+        Assert.True(c.IsForMe(c.Reply(Conversation.Tcp.Fin | Conversation.Tcp.Ack)));
+        Assert.Equal(ConnectionFlags.Established | ConnectionFlags.BackendFin, FlowOf(env, syn).Flags);
+        var nat = env.Thread.Run(() => env.Datapath.Nat.Entries().Single().Value);
+        Assert.Equal(ConnectionFlags.Established | ConnectionFlags.BackendFin | ConnectionFlags.Replied, nat.Flags);
+        Assert.Equal(0UL, nat.ClosedNs);
+
+        // The client's FIN closes it; both halves know when.
+        Assert.Equal(XdpAction.Redirect, c.Send(Conversation.Tcp.Fin | Conversation.Tcp.Ack, Conversation.BackendIsn + 2).Action);
+        Assert.NotEqual(0UL, FlowOf(env, syn).ClosedNs);
+        Assert.NotEqual(0UL, env.Thread.Run(() => env.Datapath.Nat.Entries().Single().Value).ClosedNs);
     }
 
     [RootFact]
@@ -253,20 +262,20 @@ public sealed class FlowBehaviourTests
         foreach (var flow in flows)
         {
             env.Send(PacketBuilder.Build(flow with { TcpFlags = 0x14 }), "cl0"); // RST|ACK from the client
-            Assert.Equal(FlowFlags.Closing, FlowOf(env, flow).Flags);
+            Assert.Equal(ConnectionFlags.Reset, FlowOf(env, flow).Flags);
         }
 
         env.Apply(web with { Backends = [web.Backends[0] with { State = BackendState.Draining }, web.Backends[1]] });
-        var reopenedBefore = env.Counter(DatapathCounter.FlowReopened);
+        var reopenedBefore = env.Counter(DatapathCounter.FlowReplaced);
         for (var i = 0; i < flows.Count; i++)
         {
             // Late segments of the old connection still reach its backend...
             Assert.Equal(chosen[i], BackendOf(env.Send(PacketBuilder.Build(flows[i] with { TcpFlags = 0x10 }), "cl0")));
             // ...but a new connection on the same client port is balanced afresh, away from the draining one.
             Assert.NotEqual(draining, BackendOf(env.Send(PacketBuilder.Build(flows[i]), "cl0")));
-            Assert.Equal(FlowFlags.None, FlowOf(env, flows[i]).Flags);
+            Assert.Equal(ConnectionFlags.None, FlowOf(env, flows[i]).Flags);
         }
-        Assert.Equal((ulong)flows.Count, env.Counter(DatapathCounter.FlowReopened) - reopenedBefore);
+        Assert.Equal((ulong)flows.Count, env.Counter(DatapathCounter.FlowReplaced) - reopenedBefore);
     }
 
     [RootFact]
@@ -320,51 +329,52 @@ public sealed class FlowBehaviourTests
     }
 
     [RootFact]
-    public async Task AClosedFlowsSnatPortIsFreeAgainAfterTheHoldAndNotBefore()
+    public void AClosedConnectionsSnatPortIsFreeAgainAfterTheHoldAndNotBefore()
     {
-        // One SNAT port for everything, so reuse is the only way a second flow gets in.
+        // One SNAT port for everything, so reuse is the only way a second connection gets in.
         using var env = new DatapathEnvironment(new DatapathOptions
         {
             MaxServices = 16, MaxBackends = 64, FlowTableSize = 1024, SnatPortMin = 40000, SnatPortMax = 40000, SnatProbes = 1, FlowHashSeed = 7,
         });
         env.Apply(Web("198.18.2.10"));
+        var timeouts = new ConnectionTimeouts { TcpClosed = TimeSpan.FromSeconds(2) };
+        var sweeper = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, timeouts));
         var first = Syn(0, 39600);
         Assert.Equal(XdpAction.Redirect, env.Send(PacketBuilder.Build(first), "cl0").Action);
         Assert.Equal(XdpAction.Drop, env.Send(PacketBuilder.Build(Syn(1, 39601)), "cl0").Action); // exhausted while it is open
 
         env.Send(PacketBuilder.Build(first with { TcpFlags = 0x14 }), "cl0"); // the client resets it
-        var nat = env.Thread.Run(() => env.Datapath.Nat.Entries().Single().Value);
-        Assert.Equal(NatFlags.Closing, nat.Flags);
-        Assert.Equal(XdpAction.Drop, env.Send(PacketBuilder.Build(Syn(2, 39602)), "cl0").Action); // still held
+        var closedAt = FlowOf(env, first).ClosedNs;
+        Assert.NotEqual(0UL, closedAt);
+        Assert.Equal(0, env.Thread.Run(() => sweeper.Sweep(closedAt + 1_000_000_000)).TotalExpired); // still held
+        Assert.Equal(XdpAction.Drop, env.Send(PacketBuilder.Build(Syn(2, 39602)), "cl0").Action);
 
-        var reusedBefore = env.Counter(DatapathCounter.SnatPortReused);
-        await Poll.Until(() => env.Send(PacketBuilder.Build(Syn(3, 39603)), "cl0").Action == XdpAction.Redirect,
-            "a new flow takes the closed flow's port once the hold has passed", TimeSpan.FromSeconds(5));
-        Assert.Equal(reusedBefore + 1, env.Counter(DatapathCounter.SnatPortReused));
+        var swept = env.Thread.Run(() => sweeper.Sweep(closedAt + 3_000_000_000));
+        Assert.Equal(1, swept.Expired[ExpiryReason.Closed]);
+        Assert.Equal(XdpAction.Redirect, env.Send(PacketBuilder.Build(Syn(3, 39603)), "cl0").Action);
         var taken = env.Thread.Run(() => env.Datapath.Nat.Entries().Single().Value);
-        Assert.Equal(NatFlags.None, taken.Flags);
         Assert.Equal(39603, taken.DestinationPort.ToHost()); // the port now answers to the new client
     }
 
     [RootFact]
-    public void SnatProbingDoesNotGrowRunsOfTakenPortsUnderAFullNatTable()
+    public void SnatProbingFindsFreePortsWithHalfTheRangeTaken()
     {
-        // A NAT table far smaller than the flows sent: it is full and evicting all along, a
-        // quarter of the port range in use. Linear probing let runs of taken ports grow past
-        // the probe limit here (each probe's lookup keeps the entries it meets alive).
+        // Double hashing with strides coprime with the range: with half of 4,096 ports held by
+        // live connections, 16 probes always find a free one (linear probing let runs of
+        // taken ports grow past the probe limit).
         using var env = new DatapathEnvironment(new DatapathOptions
         {
-            MaxServices = 16, MaxBackends = 64, FlowTableSize = 4096, SnatPortMin = 20000, SnatPortMax = 36383, SnatProbes = 16, FlowHashSeed = 7,
+            MaxServices = 16, MaxBackends = 64, FlowTableSize = 8192, HandshakeLimit = 8192,
+            SnatPortMin = 20000, SnatPortMax = 24095, SnatProbes = 16, FlowHashSeed = 7,
         });
         env.Apply(Web("198.18.2.10"));
-        var before = env.Drops(DropReason.SnatExhausted);
         var dropped = 0;
-        for (var i = 0; i < 30_000; i++)
+        for (var i = 0; i < 2048; i++)
         {
             var syn = Syn(i % 30, (ushort)(10000 + (i / 30)));
             dropped += env.Send(PacketBuilder.Build(syn), "cl0").Action == XdpAction.Drop ? 1 : 0;
         }
         Assert.Equal(0, dropped);
-        Assert.Equal(before, env.Drops(DropReason.SnatExhausted));
+        Assert.Equal(2048, env.Thread.Run(() => env.Datapath.Nat.ReadAll().Select(e => e.Key.DestinationPort).Distinct().Count()));
     }
 }

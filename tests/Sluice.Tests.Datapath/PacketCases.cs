@@ -59,7 +59,17 @@ public static class PacketCases
 
         // --- Balanced: rewritten and forwarded --------------------------------------
         ["fullnat tcp syn to a backend"] = env => Case(FullNatForward(env, ToVip(env))),
-        ["fullnat tcp with payload"] = env => Case(FullNatForward(env, ToVip(env) with { TcpFlags = 0x18, Payload = "GET / HTTP/1.0\r\n\r\n"u8.ToArray() })),
+        ["fullnat tcp with payload"] = env =>
+        {
+            var syn = ToVip(env);
+            var first = FullNatForward(env, syn);
+            var dataIn = syn with { TcpFlags = 0x18, TcpSequence = 1001, Payload = "GET / HTTP/1.0\r\n\r\n"u8.ToArray() };
+            var data = new PacketStep(dataIn, "cl0", XdpAction.Redirect,
+                first.Expected! with { TcpFlags = 0x18, TcpSequence = 1001, Payload = dataIn.Payload }, Counter: DatapathCounter.FlowHit);
+            return new PacketCase("", [first, data]);
+        },
+        ["tcp ack with no connection (fullnat)"] = env => Dropped(ToVip(env) with { TcpFlags = 0x10 }, DropReason.NoConnection),
+        ["tcp rst with no connection (dnat)"] = env => Dropped(ToVip(env, StickyDnat) with { TcpFlags = 0x04 }, DropReason.NoConnection),
         ["fullnat udp"] = env => Case(FullNatForward(env, Udp(env, UdpFullNat) with { Payload = [1, 2, 3, 4, 5] }, UdpFullNat)),
         ["fullnat udp without checksum stays without"] = env => Case(FullNatForward(env, Udp(env, UdpFullNat) with { UdpNoChecksum = true, Payload = [9, 9] }, UdpFullNat)),
         ["fullnat second packet of a flow hits the flow"] = env =>

@@ -2,7 +2,8 @@ using Sluice.Daemon.Datapath;
 using Sluice.Daemon.Events;
 using Sluice.Daemon.Reconciling;
 using Sluice.Datapath.Abi;
-using Sluice.Datapath.Observability;
+using Sluice.Daemon.Connections;
+using Sluice.Datapath.Connections;
 
 namespace Sluice.Daemon.Api;
 
@@ -26,7 +27,7 @@ public static class ObservabilityEndpoints
         return api;
     }
 
-    public static IResult Flows(string? service, string? backend, int? limit, Reconciler reconciler, DatapathHost host)
+    public static IResult Flows(string? service, string? backend, int? limit, Reconciler reconciler, ConnectionTracking connections)
     {
         if (limit is < 1 or > MaxLimit)
         {
@@ -48,10 +49,11 @@ public static class ObservabilityEndpoints
                     names[programmed.Id] = (owned.Name, programmed.BackendIds.ToDictionary(b => b.Value, b => b.Key));
                 }
             }
-            var now = FlowTable.NowNs();
-            var matching = FlowTable.Read(host.Datapath.Flows)
-                .Where(f => FlowTable.IsLive(f, now) && names.ContainsKey(f.Flow.ServiceId))
-                .Select(f => View(f, names[f.Flow.ServiceId], now))
+            var now = ConnectionTable.NowNs();
+            var timeouts = connections.Timeouts;
+            var matching = connections.Read().Connections
+                .Where(c => c.IsLive(now, timeouts) && names.ContainsKey(c.Forward.ServiceId))
+                .Select(c => View(c, names[c.Forward.ServiceId], now))
                 .Where(v => (service is null || v.Service == service) && (backend is null || v.Backend == backend))
                 .OrderBy(v => v.AgeSeconds)
                 .ToList();
@@ -60,11 +62,11 @@ public static class ObservabilityEndpoints
         return Results.Ok(new FlowList(total, flows));
     }
 
-    private static FlowView View(FlowRecord record, (string Name, Dictionary<uint, string> Backends) service, ulong now)
+    private static FlowView View(Connection connection, (string Name, Dictionary<uint, string> Backends) service, ulong now)
     {
-        var client = record.Client;
-        var flow = record.Flow;
-        var fullNat = flow.SnatPort.Raw != 0;
+        var client = connection.Client;
+        var flow = connection.Forward;
+        var fullNat = flow.Mode == ServiceMode.FullNat;
         return new FlowView(
             $"{client.SourceAddress}:{client.SourcePort.ToHost()}",
             $"{client.DestinationAddress}:{client.DestinationPort.ToHost()}",
@@ -74,9 +76,18 @@ public static class ObservabilityEndpoints
             fullNat ? flow.SnatAddress.ToString() : null,
             fullNat ? flow.SnatPort.ToHost() : null,
             Math.Round(Seconds(now, flow.CreatedNs), 1),
-            Math.Round(Seconds(now, flow.LastSeenNs), 1),
-            flow.Flags.HasFlag(FlowFlags.Closing) ? "closing" : "open");
+            Math.Round(Seconds(now, connection.LastSeenNs), 1),
+            StateName(connection.State));
     }
+
+    private static string StateName(ConnectionState state) => state switch
+    {
+        ConnectionState.Handshake => "handshake",
+        ConnectionState.Established => "established",
+        ConnectionState.HalfClosed => "half-closed",
+        ConnectionState.Closed => "closed",
+        _ => "open",
+    };
 
     private static double Seconds(ulong now, ulong then) => now > then ? (now - then) / 1e9 : 0;
 

@@ -1,13 +1,13 @@
 using Sluice.Daemon.Datapath;
 using Sluice.Daemon.Health;
 using Sluice.Daemon.Reconciling;
-using Sluice.Datapath.Observability;
+using Sluice.Daemon.Connections;
 using Sluice.Model.State;
 
 namespace Sluice.Daemon.Api;
 
 /// <summary>Joins the desired state with health, the datapath's counters and the flow table.</summary>
-public sealed class ServiceViewBuilder(Reconciler reconciler, HealthRegistry health, DatapathHost host)
+public sealed class ServiceViewBuilder(Reconciler reconciler, HealthRegistry health, ConnectionTracking connections)
 {
     public ServiceView Build(OwnedService service) => BuildAll([service])[0];
 
@@ -16,7 +16,7 @@ public sealed class ServiceViewBuilder(Reconciler reconciler, HealthRegistry hea
     {
         var datapath = reconciler.Read(programmer =>
         {
-            var live = FlowTable.LiveCounts(FlowTable.Read(host.Datapath.Flows), FlowTable.NowNs());
+            var live = connections.LiveCounts();
             return services.ToDictionary(s => s.Name, s =>
             {
                 if (!programmer.Services.TryGetValue(SpecMapper.ToSpec(s.Definition).Key, out var entry))

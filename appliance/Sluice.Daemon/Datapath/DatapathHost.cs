@@ -1,6 +1,7 @@
 using System.Net;
 using Sluice.Daemon.Hosting;
 using Sluice.Daemon.Reconciling;
+using Sluice.Datapath.Connections;
 using Sluice.Datapath.Loading;
 using Sluice.Datapath.Programming;
 using Sluice.Model.Configuration;
@@ -57,6 +58,16 @@ public sealed partial class DatapathHost(ConfigSource config, Reconciler reconci
         FlowHashSeed = (uint)settings.FlowHashSeed,
         SnatPortMin = (ushort)settings.SnatPortMin,
         SnatPortMax = (ushort)settings.SnatPortMax,
+        HandshakeLimit = (uint?)settings.Connections.HandshakeLimit,
+    };
+
+    public static ConnectionTimeouts TimeoutsFrom(ConnectionsSection settings) => new()
+    {
+        TcpHandshake = TimeSpan.FromSeconds(settings.TcpHandshakeSeconds),
+        TcpEstablished = TimeSpan.FromSeconds(settings.TcpEstablishedSeconds),
+        TcpHalfClosed = TimeSpan.FromSeconds(settings.TcpHalfClosedSeconds),
+        TcpClosed = TimeSpan.FromSeconds(settings.TcpClosedSeconds),
+        Udp = TimeSpan.FromSeconds(settings.UdpSeconds),
     };
 
     /// <summary>Healthy: our program is attached on every interface and the maps answer.</summary>

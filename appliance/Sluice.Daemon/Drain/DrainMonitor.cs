@@ -1,7 +1,7 @@
 using Sluice.Daemon.Datapath;
 using Sluice.Daemon.Events;
 using Sluice.Daemon.Reconciling;
-using Sluice.Datapath.Observability;
+using Sluice.Daemon.Connections;
 using Sluice.Model.Services;
 
 namespace Sluice.Daemon.Drain;
@@ -12,7 +12,7 @@ namespace Sluice.Daemon.Drain;
 /// drain timeout has passed since sluiced first saw it draining. Checks once a second,
 /// and reads the flow table only while something is draining.
 /// </summary>
-public sealed partial class DrainMonitor(Reconciler reconciler, DatapathHost host, EventLog events, ILogger<DrainMonitor> logger) : BackgroundService
+public sealed partial class DrainMonitor(Reconciler reconciler, DatapathHost host, ConnectionTracking connections, EventLog events, ILogger<DrainMonitor> logger) : BackgroundService
 {
     private readonly Dictionary<(string Service, string Backend), DateTime> drainingSince = [];
 
@@ -69,7 +69,7 @@ public sealed partial class DrainMonitor(Reconciler reconciler, DatapathHost hos
     public Dictionary<(string, string), int> LiveFlows(IEnumerable<(Sluice.Model.State.OwnedService Service, string Backend)> backends) =>
         reconciler.Read(programmer =>
         {
-            var counts = FlowTable.LiveCounts(FlowTable.Read(host.Datapath.Flows), FlowTable.NowNs());
+            var counts = connections.LiveCounts();
             var result = new Dictionary<(string, string), int>();
             foreach (var (service, backend) in backends)
             {

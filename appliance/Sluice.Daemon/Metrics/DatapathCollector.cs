@@ -3,7 +3,8 @@ using Sluice.Daemon.Datapath;
 using Sluice.Daemon.Health;
 using Sluice.Daemon.Reconciling;
 using Sluice.Datapath.Abi;
-using Sluice.Datapath.Observability;
+using Sluice.Daemon.Connections;
+using Sluice.Datapath.Connections;
 
 namespace Sluice.Daemon.Metrics;
 
@@ -12,7 +13,7 @@ namespace Sluice.Daemon.Metrics;
 /// exported series. A service that is gone, or whose kernel counters restarted under a
 /// new id, loses its series first, so no counter ever goes backwards.
 /// </summary>
-public sealed class DatapathCollector(SluiceMetrics metrics, Reconciler reconciler, DatapathHost host, HealthRegistry health)
+public sealed class DatapathCollector(SluiceMetrics metrics, Reconciler reconciler, DatapathHost host, HealthRegistry health, ConnectionTracking connections)
 {
     private readonly Lock gate = new();
     private Dictionary<string, (uint Id, List<string> Backends)> exported = [];
@@ -28,8 +29,8 @@ public sealed class DatapathCollector(SluiceMetrics metrics, Reconciler reconcil
             reconciler.Read(programmer =>
             {
                 var datapath = host.Datapath;
-                var flows = FlowTable.Read(datapath.Flows);
-                var live = FlowTable.LiveCounts(flows, FlowTable.NowNs());
+                var snapshot = connections.Read();
+                var live = ConnectionTable.LiveCounts(snapshot.Connections, ConnectionTable.NowNs(), connections.Timeouts);
                 var next = new Dictionary<string, (uint, List<string>)>();
                 foreach (var service in reconciler.Current.Services.Values)
                 {
@@ -78,11 +79,13 @@ public sealed class DatapathCollector(SluiceMetrics metrics, Reconciler reconcil
                     metrics.PacketEvents.WithLabels(Snake(counter.ToString())).IncTo(datapath.Counters.Read((uint)counter).Aggregate(0UL, (a, b) => a + b));
                 }
                 metrics.SnatAllocationFailures.IncTo(drops.Read((uint)DropReason.SnatExhausted).Aggregate(0UL, (a, b) => a + b));
-                metrics.FlowEntries.Set(flows.Count);
+                metrics.FlowEntries.Set(snapshot.Connections.Count);
                 metrics.FlowCapacity.Set(datapath.Options.FlowTableSize);
-                metrics.NatEntries.Set(datapath.Nat.Count());
+                metrics.NatEntries.Set(snapshot.Connections.Count(c => c.Reverse is not null) + snapshot.OrphanReverseHalves.Count);
                 metrics.NatCapacity.Set(datapath.Options.NatTableSize ?? datapath.Options.FlowTableSize);
-                metrics.SnatPortsInUse.Set(flows.Count(f => f.Flow.SnatPort.Raw != 0));
+                // Every fullnat reverse half holds its port, orphans included, until the sweeper frees it.
+                metrics.SnatPortsInUse.Set(snapshot.Connections.Count(c => c.Reverse is not null && c.Forward.Mode == ServiceMode.FullNat)
+                    + snapshot.OrphanReverseHalves.Count(o => o.Key.DestinationAddress != o.Value.DestinationAddress));
                 return 0;
             });
         }

@@ -35,7 +35,12 @@ public sealed class SluiceMetrics
         BackendLiveFlows = G("sluice_backend_live_flows", "Live flows to the backend in the flow table (not closing, not idle).", ServiceBackend);
         Drops = C("sluice_datapath_drops_total", "Packets the XDP program dropped, by reason.", ["reason"]);
         PacketEvents = C("sluice_datapath_packet_events_total", "What the XDP program did with packets (received, transmitted, flow_hit, ...).", ["event"]);
-        FlowEntries = G("sluice_flow_table_entries", "Entries in the flow table (LRU: the oldest are evicted when full).");
+        FlowEntries = G("sluice_flow_table_entries", "Entries in the flow table (connections; a full table refuses new ones, never evicts).");
+        Connections = G("sluice_connections", "Connections in the flow table at the last sweep.");
+        ConnectionsExpired = C("sluice_flows_expired_total", "Connections the sweeper deleted, by reason (idle, closed, stale, orphan).", ["reason"]);
+        HandshakesInProgress = G("sluice_tcp_handshakes_in_progress", "TCP connections whose handshake is not yet proven (the SYN-flood budget in use).");
+        SweepDuration = f.CreateHistogram("sluice_connection_sweep_duration_seconds", "Time to read both connection tables and delete the expired connections.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
         FlowCapacity = G("sluice_flow_table_capacity", "Capacity of the flow table in entries.");
         NatEntries = G("sluice_nat_table_entries", "Entries in the reverse-NAT table.");
         NatCapacity = G("sluice_nat_table_capacity", "Capacity of the reverse-NAT table in entries.");
@@ -66,6 +71,10 @@ public sealed class SluiceMetrics
     public Counter Drops { get; }
     public Counter PacketEvents { get; }
     public Gauge FlowEntries { get; }
+    public Gauge Connections { get; }
+    public Counter ConnectionsExpired { get; }
+    public Gauge HandshakesInProgress { get; }
+    public Histogram SweepDuration { get; }
     public Gauge FlowCapacity { get; }
     public Gauge NatEntries { get; }
     public Gauge NatCapacity { get; }

@@ -33,28 +33,36 @@ public unsafe struct NextHop
     public ushort Pad;
 }
 
-/// <summary>struct sluice_flow.</summary>
+/// <summary>struct sluice_flow: a connection's forward half, keyed by the client's tuple.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public record struct FlowEntry(uint BackendId, Be32 SnatAddress, Be16 SnatPort, FlowFlags Flags, byte Pad, uint ServiceId, ulong CreatedNs, ulong LastSeenNs);
+public record struct FlowEntry(
+    Be32 BackendAddress, Be16 BackendPort, ServiceMode Mode, byte Pad, uint BackendId, uint ServiceId,
+    Be32 SnatAddress, Be16 SnatPort, ushort Pad2, ConnectionFlags Flags, uint Pad3,
+    ulong CreatedNs, ulong LastSeenNs, ulong ClosedNs);
 
-/// <summary>enum sluice_flow_flags.</summary>
+/// <summary>struct sluice_nat: a connection's reverse half, keyed by the reply tuple.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct NatEntry(
+    Be32 SourceAddress, Be32 DestinationAddress, Be16 SourcePort, Be16 DestinationPort, uint ServiceId, uint BackendId,
+    ConnectionFlags Flags, Be32 BackendIsn, ulong CreatedNs, ulong LastSeenNs, ulong ClosedNs);
+
+/// <summary>enum sluice_conn_flags, kept in both halves of a connection.</summary>
 [Flags]
-public enum FlowFlags : byte
+public enum ConnectionFlags : uint
 {
     None = 0,
-    Closing = 1 << 0,
+    Established = 1 << 0,
+    ClientFin = 1 << 1,
+    BackendFin = 1 << 2,
+    Reset = 1 << 3,
+    Replied = 1 << 4,
 }
 
-/// <summary>struct sluice_nat: how a reply tuple is rewritten.</summary>
-[StructLayout(LayoutKind.Sequential)]
-public record struct NatEntry(Be32 SourceAddress, Be32 DestinationAddress, Be16 SourcePort, Be16 DestinationPort, uint ServiceId, uint BackendId, NatFlags Flags, ulong CreatedNs, ulong ClosedNs = 0);
-
-/// <summary>enum sluice_nat_flags.</summary>
-[Flags]
-public enum NatFlags : uint
+/// <summary>enum sluice_handshake_counter: indices of the handshakes map.</summary>
+public enum HandshakeCounter : uint
 {
-    None = 0,
-    Closing = 1 << 0,
+    Datapath = 0,
+    Swept = 1,
 }
 
 /// <summary>struct sluice_config.</summary>
@@ -69,9 +77,17 @@ public unsafe struct ConfigEntry
 
 /// <summary>struct sluice_load_config: written into .rodata before load.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public record struct LoadConfig(uint FlowHashSeed, ushort SnatPortMin, ushort SnatPortMax, uint SnatProbes)
+public unsafe struct LoadConfig
 {
     public const uint MaxSnatProbes = 32;
+    public const int SnatStrideCount = 64;
+
+    public uint FlowHashSeed;
+    public ushort SnatPortMin;
+    public ushort SnatPortMax;
+    public uint SnatProbes;
+    public uint HandshakeLimit;
+    public fixed ushort SnatStrides[SnatStrideCount];
 }
 
 /// <summary>struct sluice_traffic_counters.</summary>

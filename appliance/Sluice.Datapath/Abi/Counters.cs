@@ -20,6 +20,9 @@ public enum DatapathCounter
     SnatProbeCollision = 14,
     FlowReopened = 15,
     SnatPortReused = 16,
+    HandshakeProven = 17,
+    FlowReplaced = 18,
+    FlowRaceAdopted = 19,
 }
 
 /// <summary>enum sluice_drop_reason. Append only, never renumber.</summary>
@@ -40,6 +43,10 @@ public enum DropReason
     NoRoute = 12,
     ForwardingDisabled = 13,
     FragmentationNeeded = 14,
+    NoConnection = 15,
+    HandshakeLimit = 16,
+    ConnectionTableFull = 17,
+    StaleConnection = 18,
 }
 
 /// <summary>Sizes of the counter arrays (SLUICE_COUNTER_SLOTS, SLUICE_DROP_SLOTS).</summary>

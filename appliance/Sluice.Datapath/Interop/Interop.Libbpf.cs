@@ -59,6 +59,12 @@ internal static unsafe partial class Libbpf
     [LibraryImport(Library, EntryPoint = "bpf_map_get_next_key", SetLastError = true)]
     internal static partial int MapGetNextKey(int fd, void* key, void* nextKey);
 
+    [LibraryImport(Library, EntryPoint = "bpf_map_lookup_batch", SetLastError = true)]
+    internal static partial int MapLookupBatch(int fd, void* inBatch, void* outBatch, void* keys, void* values, uint* count, nint options);
+
+    [LibraryImport(Library, EntryPoint = "bpf_map_lookup_and_delete_elem", SetLastError = true)]
+    internal static partial int MapLookupAndDeleteElem(int fd, void* key, void* value);
+
     [LibraryImport(Library, EntryPoint = "bpf_map_update_batch", SetLastError = true)]
     internal static partial int MapUpdateBatch(int fd, void* keys, void* values, uint* count, nint options);
 

@@ -28,6 +28,12 @@ public sealed record DatapathOptions
     /// <summary>Ports probed per new fullnat flow, 1..32.</summary>
     public uint SnatProbes { get; init; } = 32;
 
+    /// <summary>TCP connections allowed in their handshake at once: a SYN flood fills this
+    /// budget, never the rest of the table. Default: a quarter of the flow table.</summary>
+    public uint? HandshakeLimit { get; init; }
+
+    public uint EffectiveHandshakeLimit => HandshakeLimit ?? Math.Max(1, FlowTableSize / 4);
+
     public IEnumerable<string> Validate()
     {
         if (MaxServices == 0) yield return "maxServices: must be at least 1";
@@ -36,5 +42,6 @@ public sealed record DatapathOptions
         if (NatTableSize == 0) yield return "natTableSize: must be at least 1";
         if (SnatPortMin == 0 || SnatPortMin > SnatPortMax) yield return "snatPorts: need 1 <= min <= max <= 65535";
         if (SnatProbes is 0 or > Abi.LoadConfig.MaxSnatProbes) yield return $"snatProbes: must be 1-{Abi.LoadConfig.MaxSnatProbes}";
+        if (HandshakeLimit == 0 || HandshakeLimit > FlowTableSize) yield return $"handshakeLimit: must be 1-{FlowTableSize} (the flow table's size)";
     }
 }

@@ -4,27 +4,33 @@ namespace Sluice.Datapath.Loading;
 public static class MapNames
 {
     /// <summary>SLUICE_ABI_VERSION: the suffix of every pinned map name.</summary>
-    public const int AbiVersion = 2;
+    public const int AbiVersion = 3;
 
-    public const string Services = "sluice_services_v2";
-    public const string Vips = "sluice_vips_v2";
-    public const string Maglev = "sluice_maglev_v2";
-    public const string Backends = "sluice_backends_v2";
-    public const string Flows = "sluice_flows_v2";
-    public const string Nat = "sluice_nat_v2";
-    public const string Config = "sluice_config_v2";
-    public const string TxPorts = "sluice_tx_ports_v2";
-    public const string Counters = "sluice_counters_v2";
-    public const string Drops = "sluice_drops_v2";
-    public const string ServiceStats = "sluice_service_stats_v2";
-    public const string BackendStats = "sluice_backend_stats_v2";
+    public const string Services = "sluice_services_v3";
+    public const string Vips = "sluice_vips_v3";
+    public const string Maglev = "sluice_maglev_v3";
+    public const string Backends = "sluice_backends_v3";
+    public const string Flows = "sluice_flows_v3";
+    public const string Nat = "sluice_nat_v3";
+    public const string Config = "sluice_config_v3";
+    public const string Handshakes = "sluice_handshakes_v3";
+    public const string TxPorts = "sluice_tx_ports_v3";
+    public const string Counters = "sluice_counters_v3";
+    public const string Drops = "sluice_drops_v3";
+    public const string ServiceStats = "sluice_service_stats_v3";
+    public const string BackendStats = "sluice_backend_stats_v3";
 
     /// <summary>The maps pinned under the pin directory. tx_ports is rebuilt at every load
     /// instead (libbpf 1.1 cannot reuse a pinned devmap).</summary>
     public static readonly IReadOnlyList<string> Pinned =
     [
-        Services, Vips, Maglev, Backends, Flows, Nat, Config, Counters, Drops, ServiceStats, BackendStats,
+        Services, Vips, Maglev, Backends, Flows, Nat, Handshakes, Config, Counters, Drops, ServiceStats, BackendStats,
     ];
 
     public const string ProgramName = "sluice_xdp";
+
+    /// <summary>Pins left by an earlier ABI version (same names, older suffix): removing the
+    /// datapath removes them too.</summary>
+    public static IEnumerable<string> EarlierVersions() =>
+        Enumerable.Range(1, AbiVersion - 1).SelectMany(version => Pinned.Select(name => name[..name.LastIndexOf('_')] + $"_v{version}"));
 }

@@ -33,6 +33,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         Flows = new(MapNames.Flows, MapFd(MapNames.Flows));
         Nat = new(MapNames.Nat, MapFd(MapNames.Nat));
         Config = new(MapNames.Config, MapFd(MapNames.Config));
+        Handshakes = new(MapNames.Handshakes, MapFd(MapNames.Handshakes));
         TxPorts = new(MapNames.TxPorts, MapFd(MapNames.TxPorts));
         Counters = new(MapNames.Counters, MapFd(MapNames.Counters));
         Drops = new(MapNames.Drops, MapFd(MapNames.Drops));
@@ -63,6 +64,9 @@ public sealed unsafe partial class XdpDatapath : IDisposable
     public BpfMap<Tuple5, NatEntry> Nat { get; }
 
     public BpfMap<uint, ConfigEntry> Config { get; }
+
+    /// <summary>The handshake budget's two counters (enum sluice_handshake_counter).</summary>
+    public BpfMap<uint, long> Handshakes { get; }
 
     public BpfMap<uint, uint> TxPorts { get; }
 
@@ -185,7 +189,20 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         {
             throw new DatapathException($".rodata is {size} bytes, expected exactly struct sluice_load_config ({sizeof(LoadConfig)}): the object and this library disagree");
         }
-        *(LoadConfig*)data = new LoadConfig(options.FlowHashSeed, options.SnatPortMin, options.SnatPortMax, options.SnatProbes);
+        var config = new LoadConfig
+        {
+            FlowHashSeed = options.FlowHashSeed,
+            SnatPortMin = options.SnatPortMin,
+            SnatPortMax = options.SnatPortMax,
+            SnatProbes = options.SnatProbes,
+            HandshakeLimit = options.EffectiveHandshakeLimit,
+        };
+        var strides = Connections.SnatStrides.For(options.SnatPortMax - options.SnatPortMin + 1);
+        for (var i = 0; i < LoadConfig.SnatStrideCount; i++)
+        {
+            config.SnatStrides[i] = strides[i];
+        }
+        *(LoadConfig*)data = config;
     }
 
     /// <summary>Another program of the same object (the benchmark object carries several).</summary>
@@ -222,7 +239,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
     /// <summary>Removes the pinned maps: the explicit end of the datapath's state.</summary>
     public static void Unpin(string pinPath)
     {
-        foreach (var name in MapNames.Pinned)
+        foreach (var name in MapNames.Pinned.Concat(MapNames.EarlierVersions()))
         {
             File.Delete(Path.Combine(pinPath, name));
         }

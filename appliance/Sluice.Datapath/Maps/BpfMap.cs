@@ -13,6 +13,7 @@ public sealed unsafe class BpfMap<TKey, TValue>
 {
     private const int ENOENT = 2;
     private const int EEXIST = 17;
+    private const int ENOSPC = 28;
     private const ulong BPF_ANY = 0;
     private const ulong BPF_NOEXIST = 1;
 
@@ -56,6 +57,69 @@ public sealed unsafe class BpfMap<TKey, TValue>
     {
         var rc = Libbpf.MapDeleteElem(Fd, &key);
         return rc >= 0 || (-rc == ENOENT ? false : throw new BpfException($"delete from {Name}", -rc));
+    }
+
+    /// <summary>Deletes the key and returns the value it held at that moment; false if absent.</summary>
+    public bool TryTake(TKey key, out TValue value)
+    {
+        TValue result;
+        var rc = Libbpf.MapLookupAndDeleteElem(Fd, &key, &result);
+        if (rc < 0)
+        {
+            value = default;
+            return -rc == ENOENT ? false : throw new BpfException($"lookup-and-delete in {Name}", -rc);
+        }
+        value = result;
+        return true;
+    }
+
+    /// <summary>
+    /// Every entry, read with BPF_MAP_LOOKUP_BATCH: a hash map is walked bucket by bucket,
+    /// each bucket read whole, so an entry present throughout is returned exactly once even
+    /// while others come and go (get_next_key restarts from the first bucket when its
+    /// current key is deleted, returning keys twice).
+    /// </summary>
+    public List<KeyValuePair<TKey, TValue>> ReadAll(int batchSize = 4096)
+    {
+        var entries = new List<KeyValuePair<TKey, TValue>>();
+        var keys = new TKey[batchSize];
+        var values = new TValue[batchSize];
+        // The batch token is the map's own cursor (a u32 bucket index for hash maps, a key for arrays).
+        var tokenSize = Math.Max(sizeof(TKey), sizeof(ulong));
+        var token = stackalloc byte[tokenSize];
+        var next = stackalloc byte[tokenSize];
+        var started = false;
+        while (true)
+        {
+            var count = (uint)keys.Length;
+            int rc;
+            fixed (TKey* keyBuffer = keys)
+            fixed (TValue* valueBuffer = values)
+            {
+                rc = Libbpf.MapLookupBatch(Fd, started ? token : null, next, keyBuffer, valueBuffer, &count, 0);
+            }
+            if (rc < 0 && -rc == ENOSPC && count == 0)
+            {
+                // One bucket holds more than a batch: retry it with room to spare.
+                keys = new TKey[keys.Length * 2];
+                values = new TValue[values.Length * 2];
+                continue;
+            }
+            if (rc < 0 && -rc != ENOENT)
+            {
+                throw new BpfException($"batch read of {Name}", -rc);
+            }
+            for (var i = 0; i < count; i++)
+            {
+                entries.Add(new(keys[i], values[i]));
+            }
+            if (rc < 0)
+            {
+                return entries; // ENOENT: the walk is complete
+            }
+            new Span<byte>(next, tokenSize).CopyTo(new Span<byte>(token, tokenSize));
+            started = true;
+        }
     }
 
     /// <summary>Every key, read with get_next_key; entries may change while iterating.</summary>

@@ -44,6 +44,21 @@ public static partial class ConfigValidator
         if (datapath.FlowHashSeed is < 0 or > uint.MaxValue) errors.Add("datapath.flowHashSeed", "must be 0-4294967295");
         if (datapath.SnatPortMin < 1 || datapath.SnatPortMax > 65535 || datapath.SnatPortMin > datapath.SnatPortMax)
             errors.Add("datapath.snatPortMin", "need 1 <= snatPortMin <= snatPortMax <= 65535");
+        if (datapath.Connections is { } connections)
+        {
+            if (connections.HandshakeLimit is { } limit && (limit < 1 || limit > datapath.FlowTableSize))
+                errors.Add("datapath.connections.handshakeLimit", "must be 1 up to datapath.flowTableSize");
+            foreach (var (name, seconds) in new[]
+            {
+                ("tcpHandshakeSeconds", connections.TcpHandshakeSeconds), ("tcpEstablishedSeconds", connections.TcpEstablishedSeconds),
+                ("tcpHalfClosedSeconds", connections.TcpHalfClosedSeconds), ("tcpClosedSeconds", connections.TcpClosedSeconds),
+                ("udpSeconds", connections.UdpSeconds),
+            })
+            {
+                if (!(seconds >= 0.1 && seconds <= 7 * 86400)) errors.Add($"datapath.connections.{name}", "must be 0.1-604800 seconds");
+            }
+            if (connections.SweepIntervalMs is < 100 or > 60000) errors.Add("datapath.connections.sweepIntervalMs", "must be 100-60000");
+        }
 
         ValidateListen(config.Api?.Listen, "api.listen", errors);
         ValidateListen(config.Metrics?.Listen, "metrics.listen", errors);

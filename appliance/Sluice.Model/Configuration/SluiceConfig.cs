@@ -26,6 +26,21 @@ public sealed record DatapathSection
     public long FlowHashSeed { get; init; }
     public int SnatPortMin { get; init; } = 1024;
     public int SnatPortMax { get; init; } = 65535;
+    public ConnectionsSection Connections { get; init; } = new();
+}
+
+/// <summary>Connection tracking: the handshake budget, timeouts by state, the sweeper.</summary>
+public sealed record ConnectionsSection
+{
+    /// <summary>TCP connections in their handshake at once; default a quarter of flowTableSize.</summary>
+    public long? HandshakeLimit { get; init; }
+    public double TcpHandshakeSeconds { get; init; } = 30;
+    public double TcpEstablishedSeconds { get; init; } = 6 * 3600;
+    public double TcpHalfClosedSeconds { get; init; } = 600;
+    public double TcpClosedSeconds { get; init; } = 2;
+    public double UdpSeconds { get; init; } = 60;
+    /// <summary>How often expired connections are collected.</summary>
+    public long SweepIntervalMs { get; init; } = 1000;
 }
 
 public sealed record ApiSection

@@ -62,6 +62,7 @@ public static class PacketBuilder
                 BinaryPrimitives.WriteUInt16BigEndian(tcp, spec.SourcePort);
                 BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(2), spec.DestinationPort);
                 BinaryPrimitives.WriteUInt32BigEndian(tcp.AsSpan(4), spec.TcpSequence);
+                BinaryPrimitives.WriteUInt32BigEndian(tcp.AsSpan(8), spec.TcpAcknowledgement);
                 tcp[12] = 5 << 4;
                 tcp[13] = spec.TcpFlags;
                 BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(14), 64240);

@@ -34,6 +34,7 @@ public sealed record PacketSpec
     public ushort DestinationPort { get; init; }
     public byte TcpFlags { get; init; } = 0x02; // SYN
     public uint TcpSequence { get; init; } = 1000;
+    public uint TcpAcknowledgement { get; init; }
     /// <summary>Leave the UDP checksum zero ("no checksum").</summary>
     public bool UdpNoChecksum { get; init; }
     public byte[] Payload { get; init; } = [];

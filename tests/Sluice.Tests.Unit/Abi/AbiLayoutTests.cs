@@ -21,11 +21,11 @@ public sealed partial class AbiLayoutTests
         (typeof(ServiceEntry), "sluice_service", ["id", "mode", "flags", "pad"]),
         (typeof(BackendEntry), "sluice_backend", ["address", "port", "flags", "pad", "service_id", "pad2", "next_hop_ns", "next_hop"]),
         (typeof(Tuple5), "sluice_tuple", ["saddr", "daddr", "sport", "dport", "protocol", "pad[0]", "pad[1]", "pad[2]"]),
-        (typeof(FlowEntry), "sluice_flow", ["backend_id", "snat_address", "snat_port", "flags", "pad", "service_id", "created_ns", "last_seen_ns"]),
+        (typeof(FlowEntry), "sluice_flow", ["backend_address", "backend_port", "mode", "pad", "backend_id", "service_id", "snat_address", "snat_port", "pad2", "flags", "pad3", "created_ns", "last_seen_ns", "closed_ns"]),
         (typeof(NextHop), "sluice_next_hop", ["ifindex", "ingress_ifindex", "dmac", "smac", "max_len", "pad"]),
-        (typeof(NatEntry), "sluice_nat", ["saddr", "daddr", "sport", "dport", "service_id", "backend_id", "flags", "created_ns", "closed_ns"]),
+        (typeof(NatEntry), "sluice_nat", ["saddr", "daddr", "sport", "dport", "service_id", "backend_id", "flags", "backend_isn", "created_ns", "last_seen_ns", "closed_ns"]),
         (typeof(ConfigEntry), "sluice_config", ["snat_address_count", "snat_addresses"]),
-        (typeof(LoadConfig), "sluice_load_config", ["flow_hash_seed", "snat_port_min", "snat_port_max", "snat_probes"]),
+        (typeof(LoadConfig), "sluice_load_config", ["flow_hash_seed", "snat_port_min", "snat_port_max", "snat_probes", "handshake_limit", "snat_strides"]),
         (typeof(TrafficCounters), "sluice_traffic_counters", ["packets", "bytes", "new_flows", "reply_packets", "reply_bytes"]),
     ];
 
@@ -58,8 +58,15 @@ public sealed partial class AbiLayoutTests
         AddAssertion(source, $"SLUICE_CTR_MAX == {Enum.GetValues<DatapathCounter>().Length}", "every counter is mirrored");
         AddAssertion(source, $"SLUICE_DROP_MAX == {Enum.GetValues<DropReason>().Length}", "every drop reason is mirrored");
         AddAssertion(source, $"SLUICE_ABI_VERSION == {Sluice.Datapath.Loading.MapNames.AbiVersion}", "ABI version (map name suffix)");
-        AddAssertion(source, $"SLUICE_FLOW_F_CLOSING == {(int)FlowFlags.Closing}", "flow flags");
-        AddAssertion(source, $"SLUICE_NAT_F_CLOSING == {(int)NatFlags.Closing}", "NAT flags");
+        foreach (var flag in Enum.GetValues<ConnectionFlags>().Where(f => f != ConnectionFlags.None))
+        {
+            AddAssertion(source, $"SLUICE_CONN_F_{UpperSnake(flag.ToString())} == {(uint)flag}", $"connection flag {flag}");
+        }
+        AddAssertion(source, $"SLUICE_HANDSHAKES_DATAPATH == {(int)HandshakeCounter.Datapath}", "handshake counter");
+        AddAssertion(source, $"SLUICE_HANDSHAKES_SWEPT == {(int)HandshakeCounter.Swept}", "handshake counter");
+        AddAssertion(source, $"SLUICE_HANDSHAKES_MAX == {Enum.GetValues<HandshakeCounter>().Length}", "every handshake counter is mirrored");
+        AddAssertion(source, $"SLUICE_SNAT_STRIDES == {LoadConfig.SnatStrideCount}", "SNAT strides");
+        AddAssertion(source, $"SLUICE_FLOW_TOUCH_NS == {Sluice.Datapath.Connections.ConnectionTimeouts.TouchIntervalNs}ULL", "last-seen refresh interval");
         AddAssertion(source, $"SLUICE_COUNTER_SLOTS == {CounterSlots.Counters}", "counter slots");
         AddAssertion(source, $"SLUICE_DROP_SLOTS == {CounterSlots.Drops}", "drop slots");
         AddAssertion(source, $"SLUICE_MAX_SNAT_ADDRESSES == {ConfigEntry.MaxSnatAddresses}", "SNAT addresses");

@@ -1,0 +1,61 @@
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Maps;
+
+namespace Sluice.Datapath.Connections;
+
+/// <summary>Both halves of every connection, read with batch lookups and paired by key and identity.</summary>
+public sealed record ConnectionSnapshot(IReadOnlyList<Connection> Connections, IReadOnlyList<KeyValuePair<Tuple5, NatEntry>> OrphanReverseHalves);
+
+public static class ConnectionTable
+{
+    /// <summary>
+    /// Reads the forward halves, then the reverse halves. A reverse half no forward half
+    /// names (same key, same CreatedNs) is an orphan: the forward half was replaced by a
+    /// newer connection, or (briefly) is still being created.
+    /// </summary>
+    public static ConnectionSnapshot Read(BpfMap<Tuple5, FlowEntry> flows, BpfMap<Tuple5, NatEntry> nat)
+    {
+        var forward = flows.ReadAll();
+        var reverse = nat.ReadAll().ToDictionary(e => e.Key, e => e.Value);
+        var connections = new List<Connection>(forward.Count);
+        var paired = new HashSet<Tuple5>();
+        foreach (var (client, flow) in forward)
+        {
+            var replyKey = Connection.ReplyKeyOf(client, flow);
+            NatEntry? half = reverse.TryGetValue(replyKey, out var r) && Connection.SameConnection(client, flow, replyKey, r) ? r : null;
+            if (half is not null)
+            {
+                paired.Add(replyKey);
+            }
+            connections.Add(new Connection(client, flow, replyKey, half));
+        }
+        var orphans = reverse.Where(e => !paired.Contains(e.Key)).ToList();
+        return new ConnectionSnapshot(connections, orphans);
+    }
+
+    /// <summary>bpf_ktime_get_ns()'s clock: CLOCK_MONOTONIC.</summary>
+    public static unsafe ulong NowNs()
+    {
+        Interop.Libc.TimeSpec now;
+        if (Interop.Libc.ClockGetTime(Interop.Libc.ClockMonotonic, &now) != 0)
+        {
+            throw new InvalidOperationException("clock_gettime(CLOCK_MONOTONIC) failed");
+        }
+        return (ulong)now.Seconds * 1_000_000_000UL + (ulong)now.Nanoseconds;
+    }
+
+    /// <summary>Live connections per (service id, backend id): a half-closed one still counts.</summary>
+    public static Dictionary<(uint Service, uint Backend), int> LiveCounts(IEnumerable<Connection> connections, ulong nowNs, ConnectionTimeouts timeouts)
+    {
+        var counts = new Dictionary<(uint, uint), int>();
+        foreach (var connection in connections)
+        {
+            if (connection.IsLive(nowNs, timeouts))
+            {
+                var key = (connection.Forward.ServiceId, connection.Forward.BackendId);
+                counts[key] = counts.GetValueOrDefault(key) + 1;
+            }
+        }
+        return counts;
+    }
+}

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A connection's state, kept in its two halves (docs/connection-state.md):
+ * the forward half in sluice_flows_v3, written by client packets, and the reverse
+ * half in sluice_nat_v3, written by backend packets. Each direction refreshes only
+ * its own half on the hot path; the rare transitions (a FIN, a RST, the handshake
+ * proven) are written into both, atomically, so either half knows the whole state.
+ * The halves share created_ns: it tells a connection from a later one on the same key.
+ */
+#ifndef SLUICE_CONN_H
+#define SLUICE_CONN_H
+
+#include "counters.h"
+#include "maglev.h"
+#include "packet.h"
+
+#define SLUICE_CONN_F_BOTH_FINS (SLUICE_CONN_F_CLIENT_FIN | SLUICE_CONN_F_BACKEND_FIN)
+
+/* Closed: both directions finished, or reset. Half-closed is still open. */
+static __always_inline int conn_is_closed(__u32 flags)
+{
+	return (flags & SLUICE_CONN_F_RESET) || (flags & SLUICE_CONN_F_BOTH_FINS) == SLUICE_CONN_F_BOTH_FINS;
+}
+
+/* The key of a forward half's reverse half. @reply must be zeroed by the caller. */
+static __always_inline void reply_key_of(const struct sluice_flow *flow, const struct sluice_tuple *client,
+					 struct sluice_tuple *reply)
+{
+	reply->saddr = flow->backend_address;
+	reply->sport = flow->backend_port;
+	if (flow->mode == SLUICE_MODE_FULLNAT) {
+		reply->daddr = flow->snat_address;
+		reply->dport = flow->snat_port;
+	} else {
+		reply->daddr = client->saddr;
+		reply->dport = client->sport;
+	}
+	reply->protocol = client->protocol;
+}
+
+/* The key of a reverse half's forward half. @client must be zeroed by the caller. */
+static __always_inline void client_key_of(const struct sluice_nat *nat, __u8 protocol, struct sluice_tuple *client)
+{
+	client->saddr = nat->daddr;
+	client->daddr = nat->saddr;
+	client->sport = nat->dport;
+	client->dport = nat->sport;
+	client->protocol = protocol;
+}
+
+/* The other half of the same connection, or NULL (deleted, or its key now names a later
+ * one). Same connection: the same creation time and the same client tuple. */
+static __always_inline struct sluice_nat *reverse_half(const struct sluice_flow *flow, const struct sluice_tuple *client)
+{
+	struct sluice_tuple reply = {};
+	struct sluice_nat *nat;
+
+	reply_key_of(flow, client, &reply);
+	nat = bpf_map_lookup_elem(&sluice_nat_v3, &reply);
+	if (!nat || nat->created_ns != flow->created_ns || nat->daddr != client->saddr || nat->dport != client->sport ||
+	    nat->saddr != client->daddr || nat->sport != client->dport)
+		return 0;
+	return nat;
+}
+
+static __always_inline struct sluice_flow *forward_half(const struct sluice_nat *nat, const struct sluice_tuple *nat_reply)
+{
+	__u8 protocol = nat_reply->protocol;
+	struct sluice_tuple client = {};
+	struct sluice_flow *flow;
+
+	client_key_of(nat, protocol, &client);
+	flow = bpf_map_lookup_elem(&sluice_flows_v3, &client);
+	if (!flow || flow->created_ns != nat->created_ns || flow->backend_address != nat_reply->saddr ||
+	    flow->backend_port != nat_reply->sport)
+		return 0;
+	return flow;
+}
+
+/* The handshake budget: opened-by-datapath minus swept-by-control-plane. */
+static __always_inline __s64 *handshake_counter(__u32 which)
+{
+	return bpf_map_lookup_elem(&sluice_handshakes_v3, &which);
+}
+
+static __always_inline int handshake_budget_left(void)
+{
+	__s64 *opened = handshake_counter(SLUICE_HANDSHAKES_DATAPATH);
+	__s64 *swept = handshake_counter(SLUICE_HANDSHAKES_SWEPT);
+
+	return opened && swept && *opened - *swept < (__s64)load_config.handshake_limit;
+}
+
+static __always_inline void handshake_add(__s64 delta)
+{
+	__s64 *opened = handshake_counter(SLUICE_HANDSHAKES_DATAPATH);
+
+	if (opened)
+		__sync_fetch_and_add(opened, delta);
+}
+
+/* Sets @bits in a half's flags; returns the flags before (atomically, when it writes). */
+static __always_inline __u32 conn_set_flags(__u32 *flags, __u32 bits)
+{
+	__u32 seen = *flags;
+
+	if ((seen & bits) == bits)
+		return seen;
+	return __sync_fetch_and_or(flags, bits);
+}
+
+/* Records a FIN or RST on one half; stamps closed_ns when it closes that half. */
+static __always_inline void conn_mark(__u32 *flags, __u64 *closed_ns, __u32 bits, __u64 now)
+{
+	__u32 before = conn_set_flags(flags, bits);
+
+	if (!conn_is_closed(before) && conn_is_closed(before | bits))
+		*closed_ns = now;
+}
+
+/* A packet's FIN and RST as connection flags for the side that sent it. */
+static __always_inline __u32 close_bits(const struct packet *pkt, __u32 fin_bit)
+{
+	__u32 bits = 0;
+
+	if (pkt->tcp_flags & TCP_FLAG_FIN)
+		bits |= fin_bit;
+	if (pkt->tcp_flags & TCP_FLAG_RST)
+		bits |= SLUICE_CONN_F_RESET;
+	return bits;
+}
+
+/* The TCP handshake is proven: it leaves the handshake budget once, whichever CPU
+ * proves it first. */
+static __always_inline void conn_establish(struct sluice_flow *flow, struct sluice_nat *nat)
+{
+	__u32 before = conn_set_flags(&flow->flags, SLUICE_CONN_F_ESTABLISHED);
+
+	if (!(before & SLUICE_CONN_F_ESTABLISHED)) {
+		handshake_add(-1);
+		count(SLUICE_CTR_HANDSHAKE_PROVEN);
+	}
+	conn_set_flags(&nat->flags, SLUICE_CONN_F_ESTABLISHED);
+}
+
+/*
+ * A client packet on its connection: refresh, and on the rare packets that change the
+ * state, update both halves. The handshake is proven by the client's ACK of the
+ * backend's SYN-ACK (an off-path spoofer cannot know the backend's sequence number),
+ * or by the backend sending anything but a SYN or RST after it (conn_on_reply).
+ */
+static __always_inline void conn_on_client_packet(struct sluice_flow *flow, const struct packet *pkt, __u64 now)
+{
+	struct sluice_nat *nat;
+	__u32 bits;
+	int proving;
+
+	if (now - flow->last_seen_ns > SLUICE_FLOW_TOUCH_NS)
+		flow->last_seen_ns = now;
+	if (pkt->tuple.protocol != IPPROTO_TCP)
+		return;
+	bits = close_bits(pkt, SLUICE_CONN_F_CLIENT_FIN);
+	proving = !(flow->flags & SLUICE_CONN_F_ESTABLISHED) &&
+		  (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_RST | TCP_FLAG_ACK)) == TCP_FLAG_ACK;
+	if (!bits && !proving)
+		return;
+	nat = reverse_half(flow, &pkt->tuple);
+	if (proving && nat && (nat->flags & SLUICE_CONN_F_REPLIED) &&
+	    bpf_ntohl(pkt->tcp_ack_seq) == bpf_ntohl(nat->backend_isn) + 1)
+		conn_establish(flow, nat);
+	if (bits) {
+		conn_mark(&flow->flags, &flow->closed_ns, bits, now);
+		if (nat)
+			conn_mark(&nat->flags, &nat->closed_ns, bits, now);
+	}
+}
+
+/* A backend packet on its connection: the mirror image of conn_on_client_packet. */
+static __always_inline void conn_on_reply(struct sluice_nat *nat, const struct packet *pkt, __u64 now)
+{
+	struct sluice_flow *flow;
+	__u32 bits;
+	int proving;
+
+	if (now - nat->last_seen_ns > SLUICE_FLOW_TOUCH_NS)
+		nat->last_seen_ns = now;
+	if (!(nat->flags & SLUICE_CONN_F_REPLIED)) {
+		if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK))
+			nat->backend_isn = pkt->tcp_seq;
+		conn_set_flags(&nat->flags, SLUICE_CONN_F_REPLIED);
+	}
+	if (pkt->tuple.protocol != IPPROTO_TCP)
+		return;
+	bits = close_bits(pkt, SLUICE_CONN_F_BACKEND_FIN);
+	proving = !(nat->flags & SLUICE_CONN_F_ESTABLISHED) && !(pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_RST));
+	if (!bits && !proving)
+		return;
+	flow = forward_half(nat, &pkt->tuple);
+	if (proving && flow)
+		conn_establish(flow, nat);
+	if (bits) {
+		conn_mark(&nat->flags, &nat->closed_ns, bits, now);
+		if (flow)
+			conn_mark(&flow->flags, &flow->closed_ns, bits, now);
+	}
+}
+
+#endif /* SLUICE_CONN_H */

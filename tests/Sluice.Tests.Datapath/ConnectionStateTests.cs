@@ -1,0 +1,202 @@
+using System.Net;
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Loading;
+using Sluice.Datapath.Programming;
+using Sluice.Datapath.Testing;
+using Sluice.Testing;
+using Sluice.Testing.Packets;
+using static Sluice.Tests.Datapath.Conversation;
+
+namespace Sluice.Tests.Datapath;
+
+/// <summary>
+/// The connection-state defects a datapath review found, one test each: the right client
+/// gets the right bytes under table pressure, half-close, id reuse, mode changes and
+/// floods. Each sends real frames through the program and checks where replies go.
+/// </summary>
+public sealed class ConnectionStateTests
+{
+    private static readonly IPAddress Vip = IPAddress.Parse("198.18.100.1");
+
+    private static ServiceSpec Service(ushort port, L4Protocol protocol, ServiceMode mode, params string[] backends) =>
+        new(Vip, port, protocol, backends.Select(b => new BackendSpec(IPAddress.Parse(b), 8080)).ToList()) { Mode = mode };
+
+    private static IPAddress ClientAddress(int i) => IPAddress.Parse($"198.19.1.{10 + (i % 31)}");
+
+    private static DatapathOptions Small(uint table, ushort portMin, ushort portMax, uint probes = 32) => new()
+    {
+        MaxServices = 16, MaxBackends = 64, FlowTableSize = table, SnatPortMin = portMin, SnatPortMax = portMax, SnatProbes = probes, FlowHashSeed = 7,
+    };
+
+    [RootFact]
+    public void RepliesReachTheirOwnClientWhileOtherFlowsPressTheTables()
+    {
+        // Item 1: with independent LRU entries the reverse entry of a live flow was evicted,
+        // its port handed to a new client, and the backend's answers for A went to C.
+        // A port range just larger than the tables, so free ports are few once they fill.
+        using var env = new DatapathEnvironment(Small(2048, 40000, 42099));
+        env.Apply(Service(80, L4Protocol.Tcp, ServiceMode.FullNat, "198.18.2.10"));
+        var a = new Conversation(env, ClientAddress(0), 50000, Vip, 80);
+        Assert.True(a.Handshake());
+        var aPort = a.Upstream!.SourcePort;
+
+        for (var i = 0; i < 4100; i++)
+        {
+            var other = new Conversation(env, IPAddress.Parse($"198.19.{2 + i / 250}.{1 + i % 250}"), (ushort)(20000 + i), Vip, 80);
+            var result = other.Send(Tcp.Syn);
+            if (result.Action == XdpAction.Redirect)
+            {
+                Assert.NotEqual(aPort, other.Upstream!.SourcePort); // A's port is A's while A lives
+            }
+            if (i % 50 == 0)
+            {
+                Assert.Equal(XdpAction.Redirect, a.Send(Tcp.Ack | Tcp.Psh, BackendIsn + 1, "more"u8.ToArray()).Action);
+                Assert.Equal(aPort, a.Upstream!.SourcePort);
+            }
+        }
+        Assert.True(a.IsForMe(a.Reply(Tcp.Ack | Tcp.Psh, "for A"u8.ToArray())));
+    }
+
+    [RootFact]
+    public void AHalfClosedConnectionKeepsItsPortWhileTheBackendStillSends()
+    {
+        // Item 2: the client's FIN is a half-close; the backend goes on sending for as long
+        // as it likes. One SNAT port, so a second client could only take A's.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40000, 1));
+        env.Apply(Service(80, L4Protocol.Tcp, ServiceMode.FullNat, "198.18.2.10"));
+        var a = new Conversation(env, ClientAddress(0), 50001, Vip, 80);
+        Assert.True(a.Handshake());
+        Assert.Equal(XdpAction.Redirect, a.Send(Tcp.Fin | Tcp.Ack, BackendIsn + 1).Action);
+
+        Thread.Sleep(1300); // longer than any short reuse hold
+        var c = new Conversation(env, ClientAddress(1), 50002, Vip, 80);
+        Assert.NotEqual(XdpAction.Redirect, c.Send(Tcp.Syn).Action);
+        Assert.True(a.IsForMe(a.Reply(Tcp.Ack | Tcp.Psh, "still streaming"u8.ToArray())));
+    }
+
+    [RootFact]
+    public void AStaleFlowNeverFollowsAReusedBackendIdIntoAnotherService()
+    {
+        // Item 4: ids are reused at once after a restart; a flow must check that its backend
+        // is still the one it chose, in its own service.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
+        var first = Service(5353, L4Protocol.Udp, ServiceMode.Dnat, "198.18.2.10");
+        env.Apply(first);
+        var a = new Conversation(env, ClientAddress(0), 50003, Vip, 5353, PacketBuilder.Udp);
+        Assert.Equal(XdpAction.Redirect, a.Send(0).Action);
+        Assert.Equal(IPAddress.Parse("198.18.2.10"), a.Upstream!.Destination);
+
+        env.Thread.Run(() => env.Programmer.Remove(first.Key));
+        var restarted = env.Thread.Run(() => new DatapathProgrammer(env.Datapath));
+        var other = new ServiceSpec(IPAddress.Parse("198.18.100.9"), 5353, L4Protocol.Udp, [new BackendSpec(IPAddress.Parse("198.18.2.12"), 8080)]) { Mode = ServiceMode.Dnat };
+        env.Thread.Run(() => restarted.Apply(other));
+        env.Thread.Run(() => restarted.Apply(first with { Backends = [new BackendSpec(IPAddress.Parse("198.18.2.11"), 8080)] }));
+
+        Assert.Equal(XdpAction.Redirect, a.Send(0).Action);
+        Assert.Equal(IPAddress.Parse("198.18.2.11"), a.Upstream!.Destination);
+    }
+
+    [RootTheory]
+    [InlineData(Tcp.Ack)]
+    [InlineData(Tcp.Ack | Tcp.Psh)]
+    [InlineData(Tcp.Fin | Tcp.Ack)]
+    [InlineData(Tcp.Rst)]
+    [InlineData(Tcp.Rst | Tcp.Ack)]
+    [InlineData(Tcp.Syn | Tcp.Ack)]
+    public void ATcpPacketThatIsNotASynNeverCreatesAConnection(byte flags)
+    {
+        // Item 6: an ACK, FIN or RST with no state would otherwise open a flow (and an RST's
+        // flow would hold its SNAT port forever).
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
+        env.Apply(Service(80, L4Protocol.Tcp, ServiceMode.FullNat, "198.18.2.10"));
+        env.Apply(Service(81, L4Protocol.Tcp, ServiceMode.Dnat, "198.18.2.10"));
+        foreach (var port in new ushort[] { 80, 81 })
+        {
+            var stray = new Conversation(env, ClientAddress(0), 50004, Vip, port);
+            Assert.Equal(XdpAction.Drop, stray.Send(flags, 12345).Action);
+        }
+        Assert.Empty(env.Thread.Run(() => env.Datapath.Flows.Keys()));
+        Assert.Empty(env.Thread.Run(() => env.Datapath.Nat.Keys()));
+    }
+
+    [RootFact]
+    public void ASynFloodNeverEvictsAnEstablishedConnection()
+    {
+        // Item 6: ten times the table's size in SYNs from random sources while 50
+        // established connections sit idle.
+        using var env = new DatapathEnvironment(Small(1024, 10000, 60000));
+        env.Apply(Service(80, L4Protocol.Tcp, ServiceMode.FullNat, "198.18.2.10", "198.18.2.11"));
+        var established = Enumerable.Range(0, 50).Select(i => new Conversation(env, ClientAddress(i), (ushort)(50100 + i), Vip, 80)).ToList();
+        Assert.All(established, c => Assert.True(c.Handshake()));
+        var seen = established.Select(c => c.Upstream!).ToList();
+
+        var random = new Random(5);
+        for (var i = 0; i < 10_240; i++)
+        {
+            var spoofed = new IPAddress([198, 19, (byte)random.Next(2, 255), (byte)random.Next(1, 255)]);
+            new Conversation(env, spoofed, (ushort)random.Next(1024, 65535), Vip, 80).Send(Tcp.Syn);
+        }
+
+        for (var i = 0; i < established.Count; i++)
+        {
+            var c = established[i];
+            Assert.Equal(XdpAction.Redirect, c.Send(Tcp.Ack | Tcp.Psh, BackendIsn + 1, "after the flood"u8.ToArray()).Action);
+            Assert.Equal(seen[i].Destination, c.Upstream!.Destination);
+            Assert.Equal(seen[i].SourcePort, c.Upstream.SourcePort);
+            Assert.True(c.IsForMe(c.Reply(Tcp.Ack | Tcp.Psh, "reply"u8.ToArray())));
+        }
+    }
+
+    [RootFact]
+    public void ChangingALiveServicesModeNeverSendsFromNowhereNorBreaksReplies()
+    {
+        // Item 7: a dnat flow has no SNAT binding; a fullnat flow's replies come to the SNAT address.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
+        var dnat = Service(5353, L4Protocol.Udp, ServiceMode.Dnat, "198.18.2.10");
+        env.Apply(dnat);
+        var a = new Conversation(env, ClientAddress(0), 50006, Vip, 5353, PacketBuilder.Udp);
+        Assert.Equal(XdpAction.Redirect, a.Send(0).Action);
+
+        env.Apply(dnat with { Mode = ServiceMode.FullNat });
+        Assert.Equal(XdpAction.Redirect, a.Send(0).Action);
+        Assert.Equal(DatapathEnvironment.SnatAddress, a.Upstream!.Source);
+        Assert.True(a.IsForMe(a.Reply(0, "as fullnat"u8.ToArray())));
+
+        env.Apply(dnat);
+        Assert.Equal(XdpAction.Redirect, a.Send(0).Action);
+        Assert.Equal(a.Client, a.Upstream!.Source);
+        Assert.True(a.IsForMe(a.Reply(0, "as dnat"u8.ToArray())));
+    }
+
+    [RootFact]
+    public void OneClientWithAffinityOpensManyUdpFlowsThroughFullNat()
+    {
+        // Item 8: every flow of a client with affinity shares the Maglev hash; its SNAT
+        // probing must not, or its 33rd concurrent flow finds all its ports taken.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 49999));
+        env.Apply(Service(5000, L4Protocol.Udp, ServiceMode.FullNat, "198.18.2.10") with { SourceAffinity = true });
+        var ports = new HashSet<ushort>();
+        for (var i = 0; i < 100; i++)
+        {
+            var flow = new Conversation(env, ClientAddress(0), (ushort)(30000 + i), Vip, 5000, PacketBuilder.Udp);
+            Assert.Equal(XdpAction.Redirect, flow.Send(0).Action);
+            Assert.True(ports.Add(flow.Upstream!.SourcePort));
+        }
+    }
+
+    [RootFact]
+    public void EveryPortOfASmallRangeIsReachableByProbing()
+    {
+        // Item 8: a probe stride that shares a factor with the range cycles over a few ports.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40011, 12));
+        env.Apply(Service(80, L4Protocol.Tcp, ServiceMode.FullNat, "198.18.2.10"));
+        var ports = new HashSet<ushort>();
+        for (var i = 0; i < 12; i++)
+        {
+            var flow = new Conversation(env, ClientAddress(i), (ushort)(31000 + i), Vip, 80);
+            Assert.Equal(XdpAction.Redirect, flow.Send(Tcp.Syn).Action);
+            Assert.True(ports.Add(flow.Upstream!.SourcePort));
+        }
+        Assert.Equal(12, ports.Count);
+    }
+}
