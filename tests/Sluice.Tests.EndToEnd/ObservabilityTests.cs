@@ -129,7 +129,7 @@ public sealed class ObservabilityTests
         Assert.Equal(client.ToString(), flow["client"]!.GetValue<string>());
         Assert.Equal("198.18.100.22:9000", flow["vip"]!.GetValue<string>());
         Assert.Equal($"{server.Address}:9000", flow["backend"]!.GetValue<string>());
-        Assert.Equal("open", flow["state"]!.GetValue<string>());
+        Assert.Equal("established", flow["state"]!.GetValue<string>());
         // The backend saw the connection come from exactly the SNAT address and port listed.
         var snat = new IPEndPoint(IPAddress.Parse(flow["snatAddress"]!.GetValue<string>()), flow["snatPort"]!.GetValue<int>());
         Assert.Equal(NetworkTopology.SnatAddress, snat.Address);

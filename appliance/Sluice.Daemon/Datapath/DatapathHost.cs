@@ -43,6 +43,11 @@ public sealed partial class DatapathHost(ConfigSource config, Reconciler reconci
         reconciler.Start(programmer, initial);
         var mode = settings.AttachMode == "generic" ? AttachMode.Generic : AttachMode.Native;
         Attached = datapath.AttachAll(settings.Interfaces!, mode);
+        var stale = XdpDatapath.RemoveEarlierVersionPins(settings.PinPath);
+        if (stale.Count > 0)
+        {
+            events.Add("datapath", $"removed {stale.Count} map(s) pinned by an earlier datapath version ({string.Join(", ", stale)}); their connections are not carried over");
+        }
         Log.Started(logger, datapath.ProgramId, string.Join(",", settings.Interfaces!), initial.Services.Count, datapath.AdoptedPinnedMaps);
         events.Add("datapath", $"program {datapath.ProgramId} attached to {string.Join(",", Attached.Select(a => $"{a.Key} ({a.Value.ToString().ToLowerInvariant()})"))}; "
             + (datapath.AdoptedPinnedMaps ? "adopted the pinned maps (flows kept)" : "new maps") + $"; {initial.Services.Count} service(s)");

@@ -236,6 +236,25 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         return ((Libbpf.ProgramInfoHead*)info)->Id;
     }
 
+    /// <summary>
+    /// Unpins maps an earlier ABI version left in the pin directory; call once this version's
+    /// program is attached (nothing reads them any more). Returns the names removed.
+    /// </summary>
+    public static IReadOnlyList<string> RemoveEarlierVersionPins(string pinPath)
+    {
+        var removed = new List<string>();
+        foreach (var name in MapNames.EarlierVersions())
+        {
+            var path = Path.Combine(pinPath, name);
+            if (File.Exists(path))
+            {
+                File.Delete(path);
+                removed.Add(name);
+            }
+        }
+        return removed;
+    }
+
     /// <summary>Removes the pinned maps: the explicit end of the datapath's state.</summary>
     public static void Unpin(string pinPath)
     {

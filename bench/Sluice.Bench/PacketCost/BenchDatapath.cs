@@ -45,6 +45,8 @@ public sealed class BenchDatapath : IDisposable
                     MaxServices = maxServices,
                     MaxBackends = maxServices + 64,
                     FlowTableSize = flowTableSize,
+                    // Benchmark SYNs never finish a handshake: let them use the whole table.
+                    HandshakeLimit = flowTableSize,
                     FlowHashSeed = 7,
                 }, NullLogger.Instance);
                 Programmer = new DatapathProgrammer(Datapath);

@@ -97,8 +97,10 @@ public static class PacketCostBench
                 var frame = Frame(port, tcpFlags: (byte)(newFlows ? 0x02 : 0x10));
                 if (!newFlows)
                 {
-                    SetFrame(frameMap, frame, vary: false);
-                    bench.Thread.Run(() => ProgramTestRun.Run(bench.Datapath.ProgramFd, frame, bench.ClientInterface)); // the flow exists
+                    // Only a SYN opens a TCP connection: open it, then time its ACKs.
+                    var syn = Frame(port, tcpFlags: 0x02);
+                    SetFrame(frameMap, syn, vary: false);
+                    bench.Thread.Run(() => ProgramTestRun.Run(bench.Datapath.ProgramFd, syn, bench.ClientInterface));
                 }
                 var (hitsBefore, newBefore, dropsBefore) = Counters(bench);
                 var reasonsBefore = DropsByReason(bench);
