@@ -182,7 +182,10 @@ static __always_inline void conn_on_reply(struct sluice_nat *nat, const struct p
 	__u32 bits;
 	int proving;
 
-	if (now - nat->last_seen_ns > SLUICE_FLOW_TOUCH_NS)
+	/* Before the handshake is proven only the client keeps a TCP connection alive: a
+	 * backend retransmitting its SYN-ACK to a spoofed source must not. */
+	if (now - nat->last_seen_ns > SLUICE_FLOW_TOUCH_NS &&
+	    (pkt->tuple.protocol != IPPROTO_TCP || (nat->flags & SLUICE_CONN_F_ESTABLISHED)))
 		nat->last_seen_ns = now;
 	if (!(nat->flags & SLUICE_CONN_F_REPLIED)) {
 		if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK))
