@@ -41,6 +41,7 @@ part "${bench[@]}" packet-cost --out "$out" "${quick[@]}"
 part "${bench[@]}" packet-rate --out "$out" "${quick[@]}"
 part "${bench[@]}" control-plane --out "$out" "${quick[@]}"
 part "${bench[@]}" maglev --out "$out" "${quick[@]}"
+part "${bench[@]}" sweep --out "$out" "${quick[@]}"
 part bench/connections.sh "$out" "${quick[@]}"
 "${bench[@]}" report --out "$out"
 if [ ${#quick[@]} -gt 0 ]; then

@@ -7,7 +7,7 @@ using Sluice.Bench.Reporting;
 // `report --out DIR` turns every part's JSON into bench/RESULTS.md and bench/results.svg.
 if (args.Length < 3 || args[1] != "--out")
 {
-    Console.Error.WriteLine("usage: sluice-bench packet-cost|packet-rate|control-plane|maglev|report --out DIR [--quick]");
+    Console.Error.WriteLine("usage: sluice-bench packet-cost|packet-rate|control-plane|maglev|sweep|report --out DIR [--quick] | compare --out DIR LABEL BASE... -- CURRENT...");
     return 2;
 }
 var part = args[0];
@@ -28,6 +28,17 @@ switch (part)
     case "maglev":
         MaglevBench.Run(quick, Path.Combine(Path.GetTempPath(), $"sluice-bdn-{Environment.ProcessId}"), Log).Save(output);
         return 0;
+    case "sweep":
+        Sluice.Bench.Sweep.SweepBench.Run(quick, Log).Save(output);
+        return 0;
+    case "compare":
+    {
+        // compare --out DIR LABEL BASELINE-DIR... -- CURRENT-DIR...
+        var rest = args[3..];
+        var split = Array.IndexOf(rest, "--");
+        Comparison.Merge(rest[0], rest[1..split], rest[(split + 1)..]).Save(output);
+        return 0;
+    }
     case "report":
         Report.Write(output, Log);
         return 0;

@@ -94,6 +94,13 @@ int sluice_xdp(struct xdp_md *ctx)
 	return sluice_process(ctx);
 }
 
+/* The balancer with no wrapper: how set-up packets (a backend's SYN-ACK) reach it. */
+SEC("xdp")
+int bench_plain(struct xdp_md *ctx)
+{
+	return sluice_process(ctx);
+}
+
 /* A new flow with hot caches, the way Katran's SYN cost is measured: the same
  * packet every iteration, and the flow (and its NAT entry) the previous
  * iteration created forgotten first, as if that connection had closed. The

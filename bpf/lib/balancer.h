@@ -59,7 +59,7 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 {
 	const struct sluice_tuple *client = &pkt->tuple;
 	int is_tcp = client->protocol == IPPROTO_TCP;
-	__s64 picked = maglev_pick(service->id, flow_hash(client, service->flags));
+	__s64 picked;
 	struct sluice_flow *winner;
 	struct sluice_backend *backend;
 	struct sluice_nat reverse = {};
@@ -67,6 +67,9 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 	enum sluice_drop_reason reason;
 	long rc;
 
+	if (tables_recently_full(now))
+		return SLUICE_DROP_CONNECTION_TABLE_FULL;
+	picked = maglev_pick(service->id, flow_hash(client, service->flags));
 	if (picked < 0)
 		return SLUICE_DROP_NO_BACKEND;
 	backend = backend_by_id((__u32)picked);
@@ -198,6 +201,8 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	if (is_tcp && !is_bare_syn(pkt))
 		return drop(existing ? SLUICE_DROP_STALE_CONNECTION : SLUICE_DROP_NO_CONNECTION);
 	reason = open_connection(pkt, service, existing, &created, &backend, now);
+	if (reason == SLUICE_DROP_CONNECTION_TABLE_FULL)
+		tables_full(now);
 	if (reason != SLUICE_DROP_NONE)
 		return drop(reason);
 	flow = &created;

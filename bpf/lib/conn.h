@@ -99,6 +99,33 @@ static __always_inline void handshake_add(__s64 delta)
 		__sync_fetch_and_add(opened, delta);
 }
 
+/* A full preallocated hash map takes about a microsecond to refuse an insert (it looks
+ * for a free element everywhere first). While the tables are full, a CPU refuses new
+ * connections before trying, and tries again once per SLUICE_TABLE_FULL_BACKOFF_NS. */
+#define SLUICE_TABLE_FULL_BACKOFF_NS 1000000ULL
+
+static __always_inline __u64 *table_full_since(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&sluice_table_full_v3, &zero);
+}
+
+static __always_inline int tables_recently_full(__u64 now)
+{
+	__u64 *since = table_full_since();
+
+	return since && *since && now - *since < SLUICE_TABLE_FULL_BACKOFF_NS;
+}
+
+static __always_inline void tables_full(__u64 now)
+{
+	__u64 *since = table_full_since();
+
+	if (since)
+		*since = now;
+}
+
 /* Sets @bits in a half's flags; returns the flags before (atomically, when it writes). */
 static __always_inline __u32 conn_set_flags(__u32 *flags, __u32 bits)
 {

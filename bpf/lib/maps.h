@@ -85,6 +85,15 @@ struct {
 	__type(value, __s64);
 } sluice_handshakes_v3 SEC(".maps");
 
+/* Per CPU: when a connection table last refused this CPU an insert (coarse ns). Not
+ * pinned: a hint that may start afresh with every load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sluice_table_full_v3 SEC(".maps");
+
 /* Runtime settings (one entry). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -69,7 +69,9 @@ public sealed class ConnectionStateTests
         Assert.True(a.Handshake());
         Assert.Equal(XdpAction.Redirect, a.Send(Tcp.Fin | Tcp.Ack, BackendIsn + 1).Action);
 
-        Thread.Sleep(1300); // longer than any short reuse hold
+        // Two minutes on: past the closed hold and the handshake timeout, within the half-closed one.
+        var sweeper = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, new ConnectionTimeouts()));
+        Assert.Equal(0, env.Thread.Run(() => sweeper.Sweep(ConnectionTable.NowNs() + 120_000_000_000)).TotalExpired);
         var c = new Conversation(env, ClientAddress(1), 50002, Vip, 80);
         Assert.NotEqual(XdpAction.Redirect, c.Send(Tcp.Syn).Action);
         Assert.True(a.IsForMe(a.Reply(Tcp.Ack | Tcp.Psh, "still streaming"u8.ToArray())));
@@ -146,6 +148,32 @@ public sealed class ConnectionStateTests
             Assert.Equal(seen[i].SourcePort, c.Upstream.SourcePort);
             Assert.True(c.IsForMe(c.Reply(Tcp.Ack | Tcp.Psh, "reply"u8.ToArray())));
         }
+    }
+
+    [RootFact]
+    public async Task AFullTableRefusesNewConnectionsAndEveryLiveOneKeepsWorking()
+    {
+        // Nothing is evicted to make room: the table's connections keep working, new ones are
+        // refused (and refused cheaply while it stays full), and admitted again once swept.
+        using var env = new DatapathEnvironment(Small(1024, 10000, 60000));
+        env.Apply(Service(5000, L4Protocol.Udp, ServiceMode.FullNat, "198.18.2.10"));
+        var live = Enumerable.Range(0, 1024).Select(i => new Conversation(env, ClientAddress(i), (ushort)(7000 + i), Vip, 5000, PacketBuilder.Udp)).ToList();
+        Assert.All(live, c => Assert.Equal(XdpAction.Redirect, c.Send(0).Action));
+
+        var refusedBefore = env.Drops(DropReason.ConnectionTableFull);
+        var newcomer = new Conversation(env, ClientAddress(0), 50030, Vip, 5000, PacketBuilder.Udp);
+        Assert.Equal(XdpAction.Drop, newcomer.Send(0).Action);
+        Assert.Equal(XdpAction.Drop, newcomer.Send(0).Action);
+        Assert.Equal(refusedBefore + 2, env.Drops(DropReason.ConnectionTableFull));
+        Assert.All(live.Take(50), c => Assert.True(c.IsForMe(c.Reply(0, "still mine"u8.ToArray()))));
+
+        // A minute later every one is idle past its timeout; the sweeper frees them and the newcomer gets in.
+        var sweeper = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, new ConnectionTimeouts { Udp = TimeSpan.FromSeconds(60) }));
+        var later = ConnectionTable.NowNs() + 61_000_000_000;
+        Assert.Equal(1024, env.Thread.Run(() => sweeper.Sweep(later)).Expired[ExpiryReason.Idle]);
+        // Refused without trying for the full-table back-off (1 ms on the coarse clock), then admitted.
+        await Poll.Until(() => newcomer.Send(0).Action == XdpAction.Redirect, "the newcomer is admitted once the table has room", TimeSpan.FromSeconds(2));
+        Assert.True(newcomer.IsForMe(newcomer.Reply(0, "welcome"u8.ToArray())));
     }
 
     [RootFact]

@@ -60,20 +60,20 @@ public sealed class RestartTests
 
             using var stop = new CancellationTokenSource();
             var streams = connections.Select((c, id) => Task.Run(() => c.Stream(id, stop.Token))).ToList();
-            await EveryConnectionProgresses(connections, "before the restart");
+            await StreamingConnection.EveryOneProgresses(connections, "before the restart");
 
             // Stop the control plane: the datapath must keep forwarding on its own.
             Assert.Equal(0, daemon.Signal(SluicedProcess.SIGTERM));
             Assert.Contains("keeps forwarding", daemon.Log());
             network.BalancerThread.Run(() => Assert.Equal(firstProgram, XdpDatapath.AttachedProgramId("lbc")));
-            await EveryConnectionProgresses(connections, "while sluiced was down");
+            await StreamingConnection.EveryOneProgresses(connections, "while sluiced was down");
 
             // Start it again: it adopts the pinned maps and replaces the program in place.
             daemon.Start();
             Assert.Contains("adopted pinned maps: True", daemon.Log());
             var secondProgram = await ProgramId(daemon);
             Assert.NotEqual(firstProgram, secondProgram);
-            await EveryConnectionProgresses(connections, "after the restart");
+            await StreamingConnection.EveryOneProgresses(connections, "after the restart");
 
             stop.Cancel();
             await Task.WhenAll(streams);
@@ -121,22 +121,4 @@ public sealed class RestartTests
         return status["datapath"]!["programId"]!.GetValue<uint>();
     }
 
-    /// <summary>Bounded wait until every connection has echoed another 64 KiB, or fail naming the stuck ones.</summary>
-    private static async Task EveryConnectionProgresses(List<StreamingConnection> connections, string when)
-    {
-        var start = connections.Select(c => c.Echoed).ToArray();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (connections.Select((c, i) => c.Echoed - start[i] >= 64 * 1024).All(done => done))
-            {
-                return;
-            }
-            var failed = connections.FirstOrDefault(c => c.Failure is not null);
-            Assert.True(failed is null, $"{when}: a connection to {failed?.Backend} failed: {failed?.Failure}");
-            await Task.Delay(50);
-        }
-        var stuck = connections.Where((c, i) => c.Echoed - start[i] < 64 * 1024).Select(c => c.Backend).ToList();
-        Assert.Fail($"{when}: {stuck.Count} connection(s) made no progress within 20 s ({string.Join(", ", stuck.Distinct())})");
-    }
 }

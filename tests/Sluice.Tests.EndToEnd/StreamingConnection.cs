@@ -29,6 +29,25 @@ public sealed class StreamingConnection : IDisposable
 
     public Exception? Failure { get; private set; }
 
+    /// <summary>Bounded wait until every connection has echoed another 64 KiB, or fail naming the stuck ones.</summary>
+    public static async Task EveryOneProgresses(IReadOnlyList<StreamingConnection> connections, string when)
+    {
+        var start = connections.Select(c => c.Echoed).ToArray();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (connections.Select((c, i) => c.Echoed - start[i] >= 64 * 1024).All(done => done))
+            {
+                return;
+            }
+            var failed = connections.FirstOrDefault(c => c.Failure is not null);
+            Assert.True(failed is null, $"{when}: a connection to {failed?.Backend} failed: {failed?.Failure}");
+            await Task.Delay(50);
+        }
+        var stuck = connections.Where((c, i) => c.Echoed - start[i] < 64 * 1024).Select(c => c.Backend).ToList();
+        Assert.Fail($"{when}: {stuck.Count} connection(s) made no progress within 20 s ({string.Join(", ", stuck.Distinct())})");
+    }
+
     public static async Task<StreamingConnection> Open(Socket socket, IPEndPoint vip, CancellationToken token)
     {
         await socket.ConnectAsync(vip, token);

@@ -1,14 +1,12 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Datapath.Abi;
 using Sluice.Datapath.Connections;
 using Sluice.Datapath.Loading;
 using Sluice.Datapath.Programming;
 using Sluice.Testing;
-using Sluice.Testing.Packets;
 using Xunit.Abstractions;
 
 namespace Sluice.Tests.EndToEnd;
@@ -16,8 +14,8 @@ namespace Sluice.Tests.EndToEnd;
 /// <summary>
 /// A SYN flood of ten times the flow table, from spoofed sources, through the VIP that
 /// carries 50 established streams: the flood fills the handshake budget and no more,
-/// every stream keeps every byte, and the flood's state is swept within its timeout (counted
-/// from the last SYN-ACK the backends retransmitted, see the drain below).
+/// every stream keeps every byte, and the flood's state is swept within its timeout (the
+/// backends' SYN-ACK retransmissions to the spoofed sources must not keep it alive).
 /// The datapath is loaded here (not by <see cref="LoadBalancerTopology"/>) for a small
 /// flow table, and a sweeper runs as sluiced would run it.
 /// </summary>
@@ -83,7 +81,7 @@ public sealed class SynFloodTests(ITestOutputHelper output)
             }
             Assert.Equal(3, connections.Select(c => c.Backend).Distinct().Count());
             streams.AddRange(connections.Select((c, id) => Task.Run(() => c.Stream(id, stopStreams.Token))));
-            await EveryConnectionProgresses(connections, "before the flood");
+            await StreamingConnection.EveryOneProgresses(connections, "before the flood");
             await Poll.Until(() => sweeper.HandshakesInProgress() == 0, "the 50 streams' handshakes proven before the flood");
 
             // The flood: bare SYNs from spoofed sources, into lbc from the client's namespace.
@@ -103,7 +101,7 @@ public sealed class SynFloodTests(ITestOutputHelper output)
             }
             flood.Stop();
             var drain = Stopwatch.StartNew(); // the flood's state drains from here
-            await EveryConnectionProgresses(connections, "right after the flood");
+            await StreamingConnection.EveryOneProgresses(connections, "right after the flood");
             var floodDrops = Drops(datapath, DropReason.HandshakeLimit) - dropsBefore;
             var floodOpened = Counter(datapath, DatapathCounter.FlowNew) - newBefore;
             var otherDrops = OtherDrops(datapath).Select((d, i) => d - otherDropsBefore[i]).ToArray();
@@ -128,30 +126,21 @@ public sealed class SynFloodTests(ITestOutputHelper output)
             // The flood's state goes within its timeout, plus the sweep and touch granularity:
             // the backends' SYN-ACK retransmissions do not keep an unproven handshake alive.
             var within = Timeouts.TcpHandshake + TimeSpan.FromSeconds(2);
-            var refreshedByReplies = 0L;
             await Poll.Until(
                 () =>
                 {
                     Assert.False(sweeping.IsCompleted, $"the sweeper stopped: {sweeping.Exception?.InnerException}");
-                    var handshakes = ConnectionTable.Read(datapath.Flows, datapath.Nat).Connections.Where(c => c.State == ConnectionState.Handshake).ToList();
-                    foreach (var c in handshakes)
-                    {
-                        if (c.Reverse is { } reverse && reverse.LastSeenNs > reverse.CreatedNs)
-                        {
-                            refreshedByReplies = Math.Max(refreshedByReplies, (long)(reverse.LastSeenNs - reverse.CreatedNs));
-                        }
-                    }
-                    return handshakes.Count == 0;
+                    return ConnectionTable.Read(datapath.Flows, datapath.Nat).Connections.All(c => c.State != ConnectionState.Handshake);
                 },
                 "no connection left in its handshake", within);
             drain.Stop();
             await Poll.Until(() => sweeper.HandshakesInProgress() == 0, "the handshake budget back to zero in use", TimeSpan.FromSeconds(2));
             var left = ConnectionTable.Read(datapath.Flows, datapath.Nat);
             output.WriteLine($"handshake state gone {drain.Elapsed.TotalMilliseconds:F0} ms after the flood ended " +
-                $"(timeout {Timeouts.TcpHandshake.TotalSeconds:F0} s; backend replies kept unproven handshakes fresh up to {refreshedByReplies / 1e6:F0} ms after their SYN); table now {left.Connections.Count} connections, {left.OrphanReverseHalves.Count} orphan reverse halves");
+                $"(timeout {Timeouts.TcpHandshake.TotalSeconds:F0} s); table now {left.Connections.Count} connections, {left.OrphanReverseHalves.Count} orphan reverse halves");
 
             // The streams still deliver, and a new connection gets through.
-            await EveryConnectionProgresses(connections, "after the flood's state was swept");
+            await StreamingConnection.EveryOneProgresses(connections, "after the flood's state was swept");
             Assert.Equal(50, left.Connections.Count(c => c.State == ConnectionState.Established));
             using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
             using (var fresh = await StreamingConnection.Open(network.ClientSocket(SocketType.Stream, ProtocolType.Tcp), Vip, timeout.Token))
@@ -201,24 +190,6 @@ public sealed class SynFloodTests(ITestOutputHelper output)
     private static ulong[] OtherDrops(XdpDatapath datapath) =>
         [.. Enumerable.Range(0, CounterSlots.Drops).Select(i => i == (int)DropReason.HandshakeLimit ? 0 : Drops(datapath, (DropReason)i))];
 
-    /// <summary>Bounded wait until every connection has echoed another 64 KiB, or fail naming the stuck ones.</summary>
-    private static async Task EveryConnectionProgresses(List<StreamingConnection> connections, string when)
-    {
-        var start = connections.Select(c => c.Echoed).ToArray();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (connections.Select((c, i) => c.Echoed - start[i] >= 64 * 1024).All(done => done))
-            {
-                return;
-            }
-            var failed = connections.FirstOrDefault(c => c.Failure is not null);
-            Assert.True(failed is null, $"{when}: a connection to {failed?.Backend} failed: {failed?.Failure}");
-            await Task.Delay(50);
-        }
-        var stuck = connections.Where((c, i) => c.Echoed - start[i] < 64 * 1024).Select(c => c.Backend).ToList();
-        Assert.Fail($"{when}: {stuck.Count} connection(s) made no progress within 20 s ({string.Join(", ", stuck.Distinct())})");
-    }
 
     /// <summary>What the sweeper saw: while watching, the peaks of the table and the budget in use, and the unproven connections it swept.</summary>
     private sealed class SweepLog
@@ -257,112 +228,4 @@ public sealed class SynFloodTests(ITestOutputHelper output)
             }
         }
     }
-}
-
-/// <summary>
-/// Bare TCP SYNs from spoofed sources in 198.19.128.0/17 (inside the test range, away from
-/// the client's 198.19.10.0/24), sent as Ethernet frames on the client namespace's veth
-/// with an AF_PACKET socket.
-/// </summary>
-internal static class SynFlood
-{
-    private const int AfPacket = 17;
-    private const int SockRaw = 3;
-    private const ushort EthPIp = 0x0800;
-    private const int Enobufs = 105;
-    private const int Eagain = 11;
-
-    public static List<byte[]> Frames(NetworkTopology network, IPEndPoint vip, int count, int seed)
-    {
-        var sourceMac = Mac(network.Client.Exec("cat", "/sys/class/net/c0/address"));
-        var destinationMac = Mac(network.Balancer.Exec("cat", "/sys/class/net/lbc/address"));
-        var random = new Random(seed);
-        var seen = new HashSet<(int, ushort)>();
-        var frames = new List<byte[]>(count);
-        while (frames.Count < count)
-        {
-            var host = random.Next(0, 1 << 15);
-            var port = (ushort)random.Next(1024, 65536);
-            if (!seen.Add((host, port)))
-            {
-                continue;
-            }
-            frames.Add(PacketBuilder.Build(new PacketSpec
-            {
-                SourceMac = sourceMac,
-                DestinationMac = destinationMac,
-                Source = new IPAddress([198, 19, (byte)(128 | (host >> 8)), (byte)host]),
-                Destination = vip.Address,
-                SourcePort = port,
-                DestinationPort = (ushort)vip.Port,
-                TcpFlags = 0x02,
-                TcpSequence = (uint)random.NextInt64(0, 1L << 32),
-                Identification = (ushort)random.Next(0, 65536),
-            }));
-        }
-        return frames;
-    }
-
-    /// <summary>
-    /// Sends every frame once (retrying only a full device queue), on a thread inside the
-    /// client's namespace; stops at the time limit. Returns how many were sent.
-    /// </summary>
-    public static int Send(TestNamespace client, List<byte[]> frames, TimeSpan limit)
-    {
-        var ifindex = int.Parse(client.Exec("cat", "/sys/class/net/c0/ifindex").Trim());
-        // Protocol 0: the socket sends and never receives.
-        var fd = socket(AfPacket, SockRaw, 0);
-        if (fd < 0)
-        {
-            throw new InvalidOperationException($"socket(AF_PACKET, SOCK_RAW) failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-        try
-        {
-            var address = new byte[20]; // struct sockaddr_ll
-            BitConverter.TryWriteBytes(address.AsSpan(0), (ushort)AfPacket);
-            address[2] = EthPIp >> 8; // sll_protocol, network order
-            address[3] = EthPIp & 0xff;
-            BitConverter.TryWriteBytes(address.AsSpan(4), ifindex);
-            address[11] = 6; // sll_halen
-            frames[0].AsSpan(0, 6).CopyTo(address.AsSpan(12));
-            var clock = Stopwatch.StartNew();
-            var sent = 0;
-            while (sent < frames.Count && clock.Elapsed < limit)
-            {
-                var frame = frames[sent];
-                if (sendto(fd, frame, frame.Length, 0, address, address.Length) == frame.Length)
-                {
-                    sent++;
-                    // Pace a little: the veth's ring (256 frames) must not overflow into drops.
-                    if (sent % 64 == 0)
-                    {
-                        Thread.Sleep(0);
-                    }
-                    continue;
-                }
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno is not (Enobufs or Eagain))
-                {
-                    throw new InvalidOperationException($"sendto on c0 failed: errno {errno}");
-                }
-                Thread.Sleep(1);
-            }
-            return sent;
-        }
-        finally
-        {
-            close(fd);
-        }
-    }
-
-    private static byte[] Mac(string text) => [.. text.Trim().Split(':').Select(b => Convert.ToByte(b, 16))];
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int socket(int domain, int type, int protocol);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern nint sendto(int fd, byte[] buffer, nint length, int flags, byte[] address, int addressLength);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int close(int fd);
 }

@@ -26,21 +26,4 @@ public sealed record ConnectionTimeouts
 
     /// <summary>UDP, idle in both directions.</summary>
     public TimeSpan Udp { get; init; } = TimeSpan.FromSeconds(60);
-
-    public IEnumerable<string> Validate(string path)
-    {
-        foreach (var (name, value) in Named())
-        {
-            if (value < TimeSpan.FromMilliseconds(100) || value > TimeSpan.FromDays(7))
-            {
-                yield return $"{path}.{name}: must be between 100 ms and 7 days";
-            }
-        }
-    }
-
-    public IEnumerable<(string Name, TimeSpan Value)> Named() =>
-    [
-        ("tcpHandshakeSeconds", TcpHandshake), ("tcpEstablishedSeconds", TcpEstablished),
-        ("tcpHalfClosedSeconds", TcpHalfClosed), ("tcpClosedSeconds", TcpClosed), ("udpSeconds", Udp),
-    ];
 }

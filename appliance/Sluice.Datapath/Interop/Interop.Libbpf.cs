@@ -62,6 +62,9 @@ internal static unsafe partial class Libbpf
     [LibraryImport(Library, EntryPoint = "bpf_map_lookup_batch", SetLastError = true)]
     internal static partial int MapLookupBatch(int fd, void* inBatch, void* outBatch, void* keys, void* values, uint* count, nint options);
 
+    [LibraryImport(Library, EntryPoint = "bpf_map_delete_batch", SetLastError = true)]
+    internal static partial int MapDeleteBatch(int fd, void* keys, uint* count, nint options);
+
     [LibraryImport(Library, EntryPoint = "bpf_map_lookup_and_delete_elem", SetLastError = true)]
     internal static partial int MapLookupAndDeleteElem(int fd, void* key, void* value);
 

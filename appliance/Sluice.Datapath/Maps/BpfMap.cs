@@ -122,6 +122,19 @@ public sealed unsafe class BpfMap<TKey, TValue>
         }
     }
 
+    /// <summary>Deletes these keys with BPF_MAP_DELETE_BATCH (keys already gone are an error of the batch).</summary>
+    public void DeleteAll(IReadOnlyList<TKey> keys)
+    {
+        foreach (var chunk in keys.Chunk(4096))
+        {
+            var count = (uint)chunk.Length;
+            fixed (TKey* keyBuffer = chunk)
+            {
+                BpfException.ThrowIfNegative(Libbpf.MapDeleteBatch(Fd, keyBuffer, &count, 0), $"batch delete from {Name}");
+            }
+        }
+    }
+
     /// <summary>Every key, read with get_next_key; entries may change while iterating.</summary>
     public List<TKey> Keys()
     {

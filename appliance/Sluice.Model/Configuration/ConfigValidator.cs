@@ -44,8 +44,13 @@ public static partial class ConfigValidator
         if (datapath.FlowHashSeed is < 0 or > uint.MaxValue) errors.Add("datapath.flowHashSeed", "must be 0-4294967295");
         if (datapath.SnatPortMin < 1 || datapath.SnatPortMax > 65535 || datapath.SnatPortMin > datapath.SnatPortMax)
             errors.Add("datapath.snatPortMin", "need 1 <= snatPortMin <= snatPortMax <= 65535");
-        if (datapath.Connections is { } connections)
+        if (datapath.Connections is null)
         {
+            errors.Add("datapath.connections", "must be a mapping of connection settings, or left out");
+        }
+        else
+        {
+            var connections = datapath.Connections;
             if (connections.HandshakeLimit is { } limit && (limit < 1 || limit > datapath.FlowTableSize))
                 errors.Add("datapath.connections.handshakeLimit", "must be 1 up to datapath.flowTableSize");
             foreach (var (name, seconds) in new[]

@@ -1,6 +1,10 @@
 using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
+using Sluice.Datapath.Abi;
 using Sluice.Datapath.Loading;
+using Sluice.Datapath.Maps;
+using Sluice.Datapath.Testing;
+using Sluice.Testing.Packets;
 using Sluice.Datapath.Programming;
 using Sluice.Testing;
 
@@ -57,6 +61,7 @@ public sealed class BenchDatapath : IDisposable
                     Datapath.TxPorts.Update(index, index);
                 }
                 ClientInterface = XdpDatapath.InterfaceIndex("cl0");
+                BackendInterface = XdpDatapath.InterfaceIndex("be0");
             });
         }
         catch
@@ -73,6 +78,58 @@ public sealed class BenchDatapath : IDisposable
     public DatapathProgrammer Programmer { get; private set; } = null!;
 
     public uint ClientInterface { get; private set; }
+
+    public uint BackendInterface { get; private set; }
+
+    /// <summary>Empties both connection tables and the handshake budget (between cold rounds).</summary>
+    public void ClearConnections()
+    {
+        Datapath.Flows.DeleteAll(Datapath.Flows.ReadAll().Select(e => e.Key).ToList());
+        Datapath.Nat.DeleteAll(Datapath.Nat.ReadAll().Select(e => e.Key).ToList());
+        Datapath.Handshakes.Update((uint)HandshakeCounter.Datapath, 0);
+        Datapath.Handshakes.Update((uint)HandshakeCounter.Swept, 0);
+    }
+
+    /// <summary>
+    /// Opens a connection with <paramref name="syn"/> and proves its handshake the way a
+    /// backend does (its SYN-ACK, then an ACK), so timed packets take the established path.
+    /// </summary>
+    public void Establish(byte[] syn, BpfMap<uint, BenchFrame> frameMap)
+    {
+        PacketCostBench.SetFrame(frameMap, syn, vary: false);
+        ProgramTestRun.Run(Datapath.ProgramFd, syn, ClientInterface);
+        var client = WireView.Of(syn);
+        var key = new Tuple5(Be32.From(client.Source), Be32.From(client.Destination), Be16.FromHost(client.SourcePort), Be16.FromHost(client.DestinationPort), PacketBuilder.Tcp);
+        if (!Datapath.Flows.TryLookup(key, out var flow))
+        {
+            throw new InvalidOperationException("the SYN opened no connection");
+        }
+        var fullNat = flow.Mode == ServiceMode.FullNat;
+        var plain = Datapath.FindProgramFd("bench_plain");
+        foreach (var flags in new byte[] { 0x12, 0x10 })
+        {
+            var reply = PacketBuilder.Build(new PacketSpec
+            {
+                SourceMac = [0x02, 0, 0, 0, 0x02, 0xbb], DestinationMac = [0x02, 0, 0, 0, 0x02, 0x01],
+                Source = flow.BackendAddress.ToIPAddress(), SourcePort = flow.BackendPort.ToHost(),
+                Destination = fullNat ? flow.SnatAddress.ToIPAddress() : client.Source,
+                DestinationPort = fullNat ? flow.SnatPort.ToHost() : client.SourcePort,
+                TcpFlags = flags, TcpSequence = 5000, TcpAcknowledgement = 1001,
+            });
+            ProgramTestRun.Run(plain, reply, BackendInterface);
+        }
+        if (!Datapath.Flows.TryLookup(key, out flow) || !flow.Flags.HasFlag(ConnectionFlags.Established))
+        {
+            throw new InvalidOperationException("the connection's handshake was not proven");
+        }
+    }
+
+    /// <summary>Fills both connection tables with UDP connections (outside the handshake budget).</summary>
+    public void FillConnections(byte[] udp, BpfMap<uint, BenchFrame> frameMap)
+    {
+        PacketCostBench.SetFrame(frameMap, udp, vary: true);
+        ProgramTestRun.Run(Datapath.ProgramFd, udp, ClientInterface, (int)Datapath.Options.FlowTableSize + 10_000);
+    }
 
     public void Dispose()
     {

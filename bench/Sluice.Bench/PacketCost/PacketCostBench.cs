@@ -42,12 +42,13 @@ public static class PacketCostBench
         foreach (var count in serviceCounts)
         {
             log($"packet-cost: {count:N0} service(s)");
-            using var bench = new BenchDatapath(maxServices: (uint)Math.Max(64, count + 8), flowTableSize: uint.Parse(Environment.GetEnvironmentVariable("BENCH_FLOWS") ?? "262144"));
+            using var bench = new BenchDatapath(maxServices: (uint)Math.Max(64, count + 8), flowTableSize: uint.Parse(Environment.GetEnvironmentVariable("BENCH_FLOWS") ?? "1048576"));
             var backends = Enumerable.Range(10, 10).Select(h => new BackendSpec(IPAddress.Parse($"198.18.2.{h}"), 8080)).ToList();
             bench.Thread.Run(() =>
             {
                 bench.Programmer.Apply(new ServiceSpec(Vip, 80, L4Protocol.Tcp, backends) { Mode = ServiceMode.FullNat });
                 bench.Programmer.Apply(new ServiceSpec(Vip, 81, L4Protocol.Tcp, backends) { Mode = ServiceMode.Dnat });
+                bench.Programmer.Apply(new ServiceSpec(Vip, 82, L4Protocol.Udp, backends) { Mode = ServiceMode.Dnat }); // fills the tables
                 for (var i = 2; i < count; i++) // the rest: small services elsewhere, as many as asked
                 {
                     var vip = IPAddress.Parse($"198.18.{128 + (i / 50 / 256)}.{i / 50 % 256}");
@@ -63,6 +64,12 @@ public static class PacketCostBench
                 var last = XdpAction.Aborted;
                 for (var r = 0; r < rounds; r++)
                 {
+                    if (vary)
+                    {
+                        // Every round opens a million new connections into empty tables (they hold
+                        // them all): the cold path, tables filling to 95%, never a refusal.
+                        bench.Thread.Run(bench.ClearConnections);
+                    }
                     // The kernel reports whole nanoseconds per iteration, too coarse for a 4 ns floor:
                     // time the run ourselves (one syscall's overhead spread over the repeats).
                     var (run, elapsed) = bench.Thread.Run(() =>
@@ -97,10 +104,7 @@ public static class PacketCostBench
                 var frame = Frame(port, tcpFlags: (byte)(newFlows ? 0x02 : 0x10));
                 if (!newFlows)
                 {
-                    // Only a SYN opens a TCP connection: open it, then time its ACKs.
-                    var syn = Frame(port, tcpFlags: 0x02);
-                    SetFrame(frameMap, syn, vary: false);
-                    bench.Thread.Run(() => ProgramTestRun.Run(bench.Datapath.ProgramFd, syn, bench.ClientInterface));
+                    bench.Thread.Run(() => bench.Establish(Frame(port, tcpFlags: 0x02), frameMap));
                 }
                 var (hitsBefore, newBefore, dropsBefore) = Counters(bench);
                 var reasonsBefore = DropsByReason(bench);
@@ -113,21 +117,44 @@ public static class PacketCostBench
                 var note = $"{(newFlows ? "flow_new" : "flow_hit")} {proof:N0} of {expected:N0}, drops {drops - dropsBefore}, verdict {action}";
                 if (!proven)
                 {
-                    var reasons = DropsByReason(bench).Where(r => r.Value > reasonsBefore[r.Key]).Select(r => $"{r.Key} {r.Value - reasonsBefore[r.Key]:N0}");
-                    var counters = AllCounters(bench).Where(c => c.Value > countersBefore[c.Key]).Select(c => $"{c.Key} {c.Value - countersBefore[c.Key]:N0}");
-                    notes.Add($"{name} with {count:N0} services: path NOT proven ({note}; drops by reason: {string.Join(", ", reasons)}; counters: {string.Join(", ", counters)})");
+                    notes.Add($"{name} with {count:N0} services: path NOT proven ({note}; {Changes(bench, reasonsBefore, countersBefore)})");
                 }
                 var wrapper = vary ? restoreVary : restore;
                 measurements.Add(new("packet-cost", name, $"{count}", ns, "ns", note));
                 measurements.Add(new("packet-cost", name + " (net of wrapper)", $"{count}", Math.Max(0, ns - (wrapper - floor)), "ns"));
                 log($"  {name}: {ns:F1} ns ({ns / floor:F1}x the floor, {floor:F2} ns; wrapper {wrapper:F2} ns); {note}");
             }
+
+            // A full table refuses: new SYNs with every entry taken, each dropped as ConnectionTableFull.
+            {
+                var frame = Frame(80, tcpFlags: 0x02);
+                bench.Thread.Run(() => bench.FillConnections(Frame(82, tcpFlags: 0, PacketBuilder.Udp), frameMap));
+                var reasonsBefore = DropsByReason(bench);
+                var countersBefore = AllCounters(bench);
+                SetFrame(frameMap, frame, vary: true);
+                var ns = Median(Enumerable.Range(0, rounds).Select(_ => bench.Thread.Run(() =>
+                {
+                    var watch = System.Diagnostics.Stopwatch.StartNew();
+                    ProgramTestRun.Run(bench.Datapath.ProgramFd, frame, bench.ClientInterface, repeat);
+                    return watch.Elapsed.TotalNanoseconds / repeat;
+                })).ToList());
+                var refused = DropsByReason(bench)[DropReason.ConnectionTableFull] - reasonsBefore[DropReason.ConnectionTableFull];
+                var expected = (ulong)repeat * (ulong)rounds;
+                var note = $"connection_table_full {refused:N0} of {expected:N0}";
+                if (refused != expected)
+                {
+                    notes.Add($"new flow refused, table full with {count:N0} services: path NOT proven ({note}; {Changes(bench, reasonsBefore, countersBefore)})");
+                }
+                measurements.Add(new("packet-cost", "new flow refused, table full", $"{count}", ns, "ns", note));
+                log($"  new flow refused, table full: {ns:F1} ns ({ns / floor:F1}x the floor); {note}");
+            }
         }
         return new PartResult("packet-cost", started, quick, measurements, notes);
     }
 
-    private static byte[] Frame(int port, byte tcpFlags) => PacketBuilder.Build(new PacketSpec
+    internal static byte[] Frame(int port, byte tcpFlags, byte protocol = PacketBuilder.Tcp) => PacketBuilder.Build(new PacketSpec
     {
+        Protocol = protocol,
         SourceMac = [0x02, 0, 0, 0, 0x01, 0xaa],
         DestinationMac = [0x02, 0, 0, 0, 0x01, 0x01],
         Source = IPAddress.Parse("198.19.1.10"),
@@ -135,10 +162,10 @@ public static class PacketCostBench
         SourcePort = 40000,
         DestinationPort = (ushort)port,
         TcpFlags = tcpFlags,
-        Payload = new byte[10], // 64-byte frame: the wrapper restores all of it
+        Payload = new byte[protocol == PacketBuilder.Udp ? 22 : 10], // 64-byte frame: the wrapper restores all of it
     });
 
-    private static unsafe void SetFrame(BpfMap<uint, BenchFrame> map, byte[] frame, bool vary)
+    internal static unsafe void SetFrame(BpfMap<uint, BenchFrame> map, byte[] frame, bool vary)
     {
         var value = new BenchFrame { VarySourcePort = vary ? 1u : 0u };
         for (var i = 0; i < 64; i++)
@@ -153,6 +180,13 @@ public static class PacketCostBench
         ulong Sum(PerCpuArray<ulong> array, uint index) => array.Read(index).Aggregate(0UL, (a, b) => a + b);
         var drops = Enum.GetValues<DropReason>().Where(r => r != DropReason.None).Aggregate(0UL, (a, r) => a + Sum(bench.Datapath.Drops, (uint)r));
         return (Sum(bench.Datapath.Counters, (uint)DatapathCounter.FlowHit), Sum(bench.Datapath.Counters, (uint)DatapathCounter.FlowNew), drops);
+    }
+
+    private static string Changes(BenchDatapath bench, Dictionary<DropReason, ulong> reasonsBefore, Dictionary<DatapathCounter, ulong> countersBefore)
+    {
+        var reasons = DropsByReason(bench).Where(r => r.Value > reasonsBefore[r.Key]).Select(r => $"{r.Key} {r.Value - reasonsBefore[r.Key]:N0}");
+        var counters = AllCounters(bench).Where(c => c.Value > countersBefore[c.Key]).Select(c => $"{c.Key} {c.Value - countersBefore[c.Key]:N0}");
+        return $"drops by reason: {string.Join(", ", reasons)}; counters: {string.Join(", ", counters)}";
     }
 
     private static Dictionary<DatapathCounter, ulong> AllCounters(BenchDatapath bench) =>

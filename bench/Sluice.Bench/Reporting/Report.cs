@@ -14,7 +14,7 @@ public static class Report
     public static void Write(string resultsDirectory, Action<string> log)
     {
         var benchDirectory = Path.GetDirectoryName(resultsDirectory.TrimEnd('/'))!;
-        var parts = new[] { "packet-cost", "packet-rate", "connections", "control-plane", "maglev" }
+        var parts = new[] { "packet-cost", "packet-rate", "connections", "control-plane", "maglev", "sweep" }
             .Select(p => PartResult.Load(resultsDirectory, p)).Where(p => p is not null).Select(p => p!).ToList();
         var md = new StringBuilder();
         var quick = parts.Any(p => p.Quick);
@@ -28,6 +28,10 @@ public static class Report
         md.AppendLine($"| kernel | {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()} |");
         md.AppendLine($"| raw results | `bench/results/*.json` |").AppendLine();
 
+        if (PartResult.Load(resultsDirectory, "comparison") is { } comparison)
+        {
+            Comparison.Write(md, comparison);
+        }
         if (parts.FirstOrDefault(p => p.Part == "packet-cost") is { } cost)
         {
             PacketCost(md, cost);
@@ -38,7 +42,7 @@ public static class Report
         {
             Generic(md, part);
         }
-        if (parts.Count < 5) md.AppendLine("## Not measured in this run").AppendLine();
+        if (parts.Count < 6) md.AppendLine("## Not measured in this run").AppendLine();
         foreach (var missing in new[] { ("packet-rate", "2. packet rate"), ("connections", "3. TCP connections per second and latency with ab") }
             .Where(m => parts.All(p => p.Part != m.Item1)))
         {
@@ -57,7 +61,7 @@ public static class Report
         md.AppendLine("- Sluice runs behind a wrapper that restores the frame's headers each iteration (the kernel reuses one buffer); " +
             "\"raw\" includes the wrapper, as Katran's published 11x/26x do; \"net\" subtracts the wrapper's measured cost. " +
             "\"hot\" new flows: the same SYN each iteration with the previous flow and NAT entry deleted first (Katran's method; the deletes are included); " +
-            "\"cold\" new flows: a million distinct clients with the flow and NAT tables full and evicting.").AppendLine();
+            "\"cold\" new flows: a million distinct clients opening connections, tables emptied before each run and filling to 95% (nothing is evicted: a full table refuses, timed as \"new flow refused, table full\").").AppendLine();
         var counts = part.Measurements.Select(m => m.Variant).Distinct().ToList();
         md.AppendLine("| case | " + string.Join(" | ", counts.Select(c => $"{int.Parse(c, Invariant):N0} services")) + " |");
         md.AppendLine("|---|" + string.Concat(counts.Select(_ => "---|")));
@@ -93,6 +97,7 @@ public static class Report
             "control-plane" => "4. Control plane: request to programmed datapath",
             "maglev" => "5. Maglev table build (BenchmarkDotNet)",
             "packet-rate" => "2. Packet rate",
+            "sweep" => "6. Connection sweeper",
             "connections" => "3. Connections",
             _ => part.Part,
         };

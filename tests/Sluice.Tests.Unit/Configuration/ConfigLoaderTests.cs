@@ -134,6 +134,38 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void ConnectionSettingsHaveDefaultsAndEachBadOneIsNamed()
+    {
+        var defaults = ConfigLoader.Parse(Minimal).Config!.Datapath.Connections;
+        Assert.Equal((30d, 21600d, 600d, 2d, 60d, 1000L), (defaults.TcpHandshakeSeconds, defaults.TcpEstablishedSeconds,
+            defaults.TcpHalfClosedSeconds, defaults.TcpClosedSeconds, defaults.UdpSeconds, defaults.SweepIntervalMs));
+        Assert.Null(defaults.HandshakeLimit);
+
+        var result = ConfigLoader.Parse("""
+            datapath:
+              interfaces: [eth1]
+              flowTableSize: 4096
+              connections:
+                handshakeLimit: 5000
+                tcpHandshakeSeconds: 0
+                tcpEstablishedSeconds: 700000
+                tcpHalfClosedSeconds: -1
+                tcpClosedSeconds: 0.05
+                udpSeconds: 0.1
+                sweepIntervalMs: 10
+            """);
+        Assert.False(result.IsValid);
+        var errors = result.Errors.ToDictionary(e => e.Path, e => e.Message);
+        Assert.Equal("must be 1 up to datapath.flowTableSize", errors["datapath.connections.handshakeLimit"]);
+        foreach (var key in new[] { "tcpHandshakeSeconds", "tcpEstablishedSeconds", "tcpHalfClosedSeconds", "tcpClosedSeconds" })
+        {
+            Assert.Equal("must be 0.1-604800 seconds", errors[$"datapath.connections.{key}"]);
+        }
+        Assert.Equal("must be 100-60000", errors["datapath.connections.sweepIntervalMs"]);
+        Assert.Equal(6, errors.Count); // udpSeconds 0.1 is allowed
+    }
+
+    [Fact]
     public void UnknownKeysAreNamedWithTheirPathAllOfThem()
     {
         var result = ConfigLoader.Parse("""
