@@ -92,8 +92,13 @@ cat >"$work/services.json" <<JSON
   "dn":   { "vip": "$vip", "port": 81, "protocol": "tcp", "mode": "dnat",    "backends": [ { "address": "$be", "port": 8080 } ] } } }
 JSON
 nsenter --net=/run/netns/$lb "${dp[@]}" load --pin "$pin" --interfaces lbc,lbb --services "$work/services.json" >/dev/null
+# The sweeper frees closed connections' SNAT ports, as sluiced would (default timeouts).
+"${dp[@]}" sweep --pin "$pin" >"$work/sweep.log" 2>&1 &
+sweeper=$!
+pids+=($sweeper)
 measure "Sluice fullnat (XDP)" "http://$vip:80/"
 measure "Sluice dnat (XDP)" "http://$vip:81/"
+kill "$sweeper"; wait "$sweeper" 2>/dev/null || true
 nsenter --net=/run/netns/$lb "${dp[@]}" remove --pin "$pin" --interfaces lbc,lbb >/dev/null
 
 ip netns exec "$lb" iptables -t nat -A PREROUTING -d $vip -p tcp --dport 80 -j DNAT --to-destination $be:8080

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Sluice.Datapath.Connections;
 using Sluice.Datapath.Loading;
 using Sluice.Datapath.Observability;
 using Sluice.Datapath.Programming;
@@ -14,6 +15,7 @@ internal static class Commands
               sluice-dp load   --pin DIR --interfaces IF[,IF...] --services FILE [--mode native|generic]
                                [--seed N] [--flow-table N]
               sluice-dp status --pin DIR
+              sluice-dp sweep  --pin DIR [--interval-ms N]   delete expired connections until stopped
               sluice-dp remove --pin DIR --interfaces IF[,IF...]
             """);
         return 2;
@@ -70,6 +72,31 @@ internal static class Commands
         Console.WriteLine("counters: " + string.Join("  ", snapshot.Counters.Where(c => c.Value > 0).Select(c => $"{c.Key}={c.Value}")));
         var drops = snapshot.Drops.Where(d => d.Value > 0).ToList();
         Console.WriteLine("drops:    " + (drops.Count == 0 ? "none" : string.Join("  ", drops.Select(d => $"{d.Key}={d.Value}"))));
+        return 0;
+    }
+
+    /// <summary>
+    /// Runs the connection sweeper against the pinned maps with the default timeouts until
+    /// SIGINT or SIGTERM: what sluiced does, for a datapath loaded with <c>load</c>.
+    /// </summary>
+    public static int Sweep(string[] args)
+    {
+        var a = new Arguments(args, new HashSet<string> { "--pin", "--interval-ms" }, new HashSet<string>());
+        var interval = TimeSpan.FromMilliseconds(a.UInt("--interval-ms", 1000));
+        using var maps = PinnedMaps.Open(a.Required("--pin"));
+        var sweeper = new ConnectionSweeper(ConnectionMaps.Of(maps), new ConnectionTimeouts());
+        using var stop = new CancellationTokenSource();
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+        while (!stop.IsCancellationRequested)
+        {
+            var result = sweeper.Sweep(ConnectionTable.NowNs());
+            if (result.TotalExpired > 0)
+            {
+                Console.WriteLine($"swept {result.TotalExpired} of {result.Connections} connection(s) in {result.Duration.TotalMilliseconds:F1} ms");
+            }
+            stop.Token.WaitHandle.WaitOne(interval);
+        }
         return 0;
     }
 

@@ -3,7 +3,7 @@ using Sluice.Datapath.Interop;
 using Sluice.Datapath.Loading;
 using Sluice.Datapath.Tool;
 
-// sluice-dp: load | status | remove. Run it inside the LB's network namespace
+// sluice-dp: load | status | sweep | remove. Run it inside the LB's network namespace
 // (nsenter --net=/run/netns/NAME, not `ip netns exec`, which hides /sys/fs/bpf).
 using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
 var logger = loggers.CreateLogger("sluice-dp");
@@ -14,6 +14,7 @@ try
     {
         ["load", .. var rest] => Commands.Load(rest, logger),
         ["status", .. var rest] => Commands.Status(rest),
+        ["sweep", .. var rest] => Commands.Sweep(rest),
         ["remove", .. var rest] => Commands.Remove(rest, logger),
         _ => Commands.Usage(),
     };

@@ -113,11 +113,12 @@ struct sluice_tuple {
  * forward entry first, so a port is never free while either direction is.
  */
 enum sluice_conn_flags {
-	SLUICE_CONN_F_ESTABLISHED = 1 << 0, /* TCP: handshake proven, or any UDP reply */
+	SLUICE_CONN_F_ESTABLISHED = 1 << 0, /* TCP: handshake proven */
 	SLUICE_CONN_F_CLIENT_FIN = 1 << 1,
 	SLUICE_CONN_F_BACKEND_FIN = 1 << 2,
 	SLUICE_CONN_F_RESET = 1 << 3,
 	SLUICE_CONN_F_REPLIED = 1 << 4,     /* the backend has answered (TCP: its SYN-ACK) */
+	SLUICE_CONN_F_REPLACED = 1 << 5,    /* a newer connection took its key: closed */
 };
 
 /* How often a packet refreshes its entry's last_seen_ns: at most one store per

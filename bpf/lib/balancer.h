@@ -43,7 +43,7 @@ connection_backend(const struct sluice_flow *flow, const struct sluice_service *
 
 static __always_inline int is_bare_syn(const struct packet *pkt)
 {
-	return (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
+	return (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST | TCP_FLAG_FIN)) == TCP_FLAG_SYN;
 }
 
 /*
@@ -65,10 +65,19 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 	struct sluice_nat reverse = {};
 	struct sluice_tuple reply = {};
 	enum sluice_drop_reason reason;
+	__u32 replaced_flags = 0;
+	struct sluice_nat *held;
 	long rc;
 
 	if (tables_recently_full(now))
 		return SLUICE_DROP_CONNECTION_TABLE_FULL;
+	if (replacing) {
+		/* One CPU replaces a connection: the first to mark it. Another CPU replacing the
+		 * same key at once drops its packet (the client retransmits) and claims nothing. */
+		replaced_flags = __sync_fetch_and_or(&replacing->flags, SLUICE_CONN_F_REPLACED);
+		if (replaced_flags & SLUICE_CONN_F_REPLACED)
+			return SLUICE_DROP_FLOW_INSERT_FAILED;
+	}
 	picked = maglev_pick(service->id, flow_hash(client, service->flags));
 	if (picked < 0)
 		return SLUICE_DROP_NO_BACKEND;
@@ -99,10 +108,17 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 		if (reason != SLUICE_DROP_NONE)
 			return reason;
 	} else {
-		/* dnat: the reply comes from the backend straight to the client. A key still
-		 * held by this client's own earlier connection (closed or stale) is taken over. */
+		/* dnat: the reply comes from the backend straight to the client, so the key names
+		 * no VIP. It is taken over only from an earlier connection of this same client
+		 * tuple (replaced, or an orphan of it); held for another VIP (the same client port
+		 * to another VIP on the same backend), it is refused. */
 		reply_key_of(flow, client, &reply);
-		rc = bpf_map_update_elem(&sluice_nat_v3, &reply, &reverse, replacing ? BPF_ANY : BPF_NOEXIST);
+		rc = bpf_map_update_elem(&sluice_nat_v3, &reply, &reverse, BPF_NOEXIST);
+		if (rc == -EEXIST && replacing) {
+			held = bpf_map_lookup_elem(&sluice_nat_v3, &reply);
+			if (held && held->saddr == client->daddr && held->sport == client->dport)
+				rc = bpf_map_update_elem(&sluice_nat_v3, &reply, &reverse, BPF_EXIST);
+		}
 		if (rc != 0)
 			return rc == -E2BIG ? SLUICE_DROP_CONNECTION_TABLE_FULL : SLUICE_DROP_FLOW_INSERT_FAILED;
 	}
@@ -110,21 +126,25 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 	if (replacing) {
 		/* Replaced whole (readers see the old or the new). The old reverse half stays
 		 * until the sweeper frees it: the backend may still send the old connection's
-		 * last segments. An unproven old handshake leaves the budget here. */
-		if (is_tcp && !(replacing->flags & SLUICE_CONN_F_ESTABLISHED))
-			handshake_add(-1);
-		if (bpf_map_update_elem(&sluice_flows_v3, client, flow, BPF_ANY) != 0) {
-			bpf_map_delete_elem(&sluice_nat_v3, &reply);
-			return SLUICE_DROP_CONNECTION_TABLE_FULL;
+		 * last segments. An unproven old handshake leaves the budget once replaced. */
+		rc = bpf_map_update_elem(&sluice_flows_v3, client, flow, BPF_ANY);
+		if (rc != 0) {
+			if (flow->mode == SLUICE_MODE_FULLNAT)
+				bpf_map_delete_elem(&sluice_nat_v3, &reply);
+			return rc == -E2BIG ? SLUICE_DROP_CONNECTION_TABLE_FULL : SLUICE_DROP_FLOW_INSERT_FAILED;
 		}
+		if (is_tcp && !(replaced_flags & SLUICE_CONN_F_ESTABLISHED))
+			handshake_add(-1);
 		count(SLUICE_CTR_FLOW_REPLACED);
 	} else if ((rc = bpf_map_update_elem(&sluice_flows_v3, client, flow, BPF_NOEXIST)) != 0) {
 		/* Another CPU opened this connection first (or the table is full): give back
 		 * what we claimed and use the winner's. */
 		bpf_map_delete_elem(&sluice_nat_v3, &reply);
-		winner = rc == -E2BIG ? 0 : bpf_map_lookup_elem(&sluice_flows_v3, client);
-		if (!winner)
+		if (rc == -E2BIG)
 			return SLUICE_DROP_CONNECTION_TABLE_FULL;
+		winner = bpf_map_lookup_elem(&sluice_flows_v3, client);
+		if (!winner)
+			return SLUICE_DROP_FLOW_INSERT_FAILED;
 		backend = connection_backend(winner, service);
 		if (!backend)
 			return SLUICE_DROP_STALE_CONNECTION;
@@ -188,7 +208,10 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 		/* A bare SYN on a closed connection is a new one reusing the client port. */
 		if (backend && !(is_tcp && is_bare_syn(pkt) && conn_is_closed(existing->flags))) {
 			conn_on_client_packet(existing, pkt, now);
-			flow = existing;
+			/* Rewrite from a copy: a concurrent replace may hand this element to another
+			 * connection while we still hold it. */
+			created = *existing;
+			flow = &created;
 			count(SLUICE_CTR_FLOW_HIT);
 			goto forward;
 		}

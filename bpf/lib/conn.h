@@ -16,10 +16,12 @@
 
 #define SLUICE_CONN_F_BOTH_FINS (SLUICE_CONN_F_CLIENT_FIN | SLUICE_CONN_F_BACKEND_FIN)
 
-/* Closed: both directions finished, or reset. Half-closed is still open. */
+/* Closed: both directions finished, or reset, or replaced by a newer connection.
+ * Half-closed is still open. */
 static __always_inline int conn_is_closed(__u32 flags)
 {
-	return (flags & SLUICE_CONN_F_RESET) || (flags & SLUICE_CONN_F_BOTH_FINS) == SLUICE_CONN_F_BOTH_FINS;
+	return (flags & (SLUICE_CONN_F_RESET | SLUICE_CONN_F_REPLACED)) ||
+	       (flags & SLUICE_CONN_F_BOTH_FINS) == SLUICE_CONN_F_BOTH_FINS;
 }
 
 /* The key of a forward half's reverse half. @reply must be zeroed by the caller. */
@@ -66,13 +68,18 @@ static __always_inline struct sluice_nat *reverse_half(const struct sluice_flow 
 static __always_inline struct sluice_flow *forward_half(const struct sluice_nat *nat, const struct sluice_tuple *nat_reply)
 {
 	__u8 protocol = nat_reply->protocol;
-	struct sluice_tuple client = {};
+	struct sluice_tuple client = {}, named = {};
 	struct sluice_flow *flow;
 
 	client_key_of(nat, protocol, &client);
 	flow = bpf_map_lookup_elem(&sluice_flows_v3, &client);
-	if (!flow || flow->created_ns != nat->created_ns || flow->backend_address != nat_reply->saddr ||
-	    flow->backend_port != nat_reply->sport)
+	if (!flow || flow->created_ns != nat->created_ns)
+		return 0;
+	/* The forward half must name this very reverse half (a newer connection of the same
+	 * client, opened in the same coarse tick, has another SNAT port). */
+	reply_key_of(flow, &client, &named);
+	if (named.saddr != nat_reply->saddr || named.daddr != nat_reply->daddr || named.sport != nat_reply->sport ||
+	    named.dport != nat_reply->dport)
 		return 0;
 	return flow;
 }
@@ -214,10 +221,15 @@ static __always_inline void conn_on_reply(struct sluice_nat *nat, const struct p
 	if (now - nat->last_seen_ns > SLUICE_FLOW_TOUCH_NS &&
 	    (pkt->tuple.protocol != IPPROTO_TCP || (nat->flags & SLUICE_CONN_F_ESTABLISHED)))
 		nat->last_seen_ns = now;
+	/* TCP: only the SYN-ACK counts as the answer (and gives the ISN the client's ACK is
+	 * checked against); UDP: any datagram back. */
 	if (!(nat->flags & SLUICE_CONN_F_REPLIED)) {
-		if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK))
+		if (pkt->tuple.protocol != IPPROTO_TCP) {
+			conn_set_flags(&nat->flags, SLUICE_CONN_F_REPLIED);
+		} else if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK)) {
 			nat->backend_isn = pkt->tcp_seq;
-		conn_set_flags(&nat->flags, SLUICE_CONN_F_REPLIED);
+			conn_set_flags(&nat->flags, SLUICE_CONN_F_REPLIED);
+		}
 	}
 	if (pkt->tuple.protocol != IPPROTO_TCP)
 		return;

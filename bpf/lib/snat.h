@@ -14,6 +14,7 @@
 #include "maglev.h"
 
 #define E2BIG 7
+#define EEXIST 17
 
 /* Returns SLUICE_DROP_NONE with flow->snat_* filled and @reverse inserted, else the
  * drop reason. @salt moves the start for a client that reuses its port (a SYN's

@@ -70,6 +70,7 @@ public static class PacketCases
         },
         ["tcp ack with no connection (fullnat)"] = env => Dropped(ToVip(env) with { TcpFlags = 0x10 }, DropReason.NoConnection),
         ["tcp rst with no connection (dnat)"] = env => Dropped(ToVip(env, StickyDnat) with { TcpFlags = 0x04 }, DropReason.NoConnection),
+        ["tcp syn+fin opens no connection"] = env => Dropped(ToVip(env) with { TcpFlags = 0x03 }, DropReason.NoConnection),
         ["fullnat udp"] = env => Case(FullNatForward(env, Udp(env, UdpFullNat) with { Payload = [1, 2, 3, 4, 5] }, UdpFullNat)),
         ["fullnat udp without checksum stays without"] = env => Case(FullNatForward(env, Udp(env, UdpFullNat) with { UdpNoChecksum = true, Payload = [9, 9] }, UdpFullNat)),
         ["fullnat second packet of a flow hits the flow"] = env =>

@@ -93,6 +93,51 @@ public sealed partial class TwoCpuTests
     }
 
     [RootFact]
+    public void TwoCpusReplacingOneClosedConnectionLeaveOneConnectionAndAnExactBudget()
+    {
+        Assert.True(System.Environment.ProcessorCount >= 2, "needs two CPUs");
+        using var env = Environment(65000);
+        env.Apply(new ServiceSpec(Vip, 80, L4Protocol.Tcp, [new BackendSpec(IPAddress.Parse("198.18.2.10"), 8080)]));
+        using var cpu0 = PinnedThread(env, 0);
+        using var cpu1 = PinnedThread(env, 1);
+        const int rounds = 1000;
+        using var barrier = new Barrier(2);
+        byte[] Segment(int i, byte flags) => PacketBuilder.Build(new PacketSpec
+        {
+            SourceMac = DatapathEnvironment.ClientMac, DestinationMac = DatapathEnvironment.Cl0Mac,
+            Source = new IPAddress([198, 19, (byte)(2 + i / 250), (byte)(1 + i % 250)]), Destination = Vip,
+            SourcePort = 20000, DestinationPort = 80, TcpFlags = flags, TcpSequence = (uint)(5000 + i),
+        });
+        foreach (var i in Enumerable.Range(0, rounds))
+        {
+            env.Send(Segment(i, 0x02), "cl0"); // opened...
+            env.Send(Segment(i, 0x04), "cl0"); // ...and reset: closed, its next SYN replaces it
+        }
+
+        void Reopen(NamespaceThread cpu) => cpu.Run(() =>
+        {
+            for (var i = 0; i < rounds; i++)
+            {
+                var frame = Segment(i, 0x02);
+                barrier.SignalAndWait();
+                ProgramTestRun.Run(env.Datapath.ProgramFd, frame, env.Ifindex["cl0"]);
+            }
+        });
+        Task.WaitAll(Task.Run(() => Reopen(cpu0)), Task.Run(() => Reopen(cpu1)));
+
+        // One connection per client, each reopened once; only the closed ones' reverse halves
+        // are orphans (a CPU that lost the replace claimed no port), and the budget counts
+        // exactly the unproven connections.
+        var snapshot = env.Thread.Run(() => ConnectionTable.Read(env.Datapath.Flows, env.Datapath.Nat));
+        Assert.Equal(rounds, snapshot.Connections.Count);
+        Assert.All(snapshot.Connections, c => Assert.NotNull(c.Reverse));
+        Assert.Equal(rounds, snapshot.OrphanReverseHalves.Count);
+        var sweeper = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, new ConnectionTimeouts()));
+        Assert.Equal((long)rounds, env.Thread.Run(sweeper.HandshakesInProgress));
+        Console.WriteLine($"replaced: {env.Counter(DatapathCounter.FlowReplaced)}, lost the replace: {env.Drops(DropReason.FlowInsertFailed)}");
+    }
+
+    [RootFact]
     public void TwoCpusOpeningTheSameConnectionEndWithOneConnectionAndOnePort()
     {
         Assert.True(System.Environment.ProcessorCount >= 2, "needs two CPUs");

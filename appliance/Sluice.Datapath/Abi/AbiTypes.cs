@@ -56,6 +56,7 @@ public enum ConnectionFlags : uint
     BackendFin = 1 << 2,
     Reset = 1 << 3,
     Replied = 1 << 4,
+    Replaced = 1 << 5,
 }
 
 /// <summary>enum sluice_handshake_counter: indices of the handshakes map.</summary>

@@ -10,7 +10,7 @@ public enum ConnectionState
     Established,
     /// <summary>TCP: one side sent its FIN; the other may still send.</summary>
     HalfClosed,
-    /// <summary>TCP: both FINs or a RST; held briefly for late segments.</summary>
+    /// <summary>TCP: both FINs, a RST, or replaced by a newer connection; held briefly for late segments.</summary>
     Closed,
     /// <summary>UDP (no handshake, no close).</summary>
     Datagram,
@@ -40,7 +40,8 @@ public sealed record Connection(Tuple5 Client, FlowEntry Forward, Tuple5 ReplyKe
         {
             return ConnectionState.Datagram;
         }
-        if (flags.HasFlag(ConnectionFlags.Reset) || (flags.HasFlag(ConnectionFlags.ClientFin) && flags.HasFlag(ConnectionFlags.BackendFin)))
+        if (flags.HasFlag(ConnectionFlags.Reset) || flags.HasFlag(ConnectionFlags.Replaced) ||
+            (flags.HasFlag(ConnectionFlags.ClientFin) && flags.HasFlag(ConnectionFlags.BackendFin)))
         {
             return ConnectionState.Closed;
         }
@@ -63,10 +64,16 @@ public sealed record Connection(Tuple5 Client, FlowEntry Forward, Tuple5 ReplyKe
         _ => timeouts.Udp,
     };
 
-    /// <summary>Idle past its state's timeout (a closed one counts from its close or last packet, whichever is later).</summary>
+    /// <summary>Past its state's timeout: idle since the last packet; a closed one since its close or
+    /// last packet, whichever is later; a handshake since its first SYN.</summary>
     public bool IsExpired(ulong nowNs, ConnectionTimeouts timeouts)
     {
-        var since = State == ConnectionState.Closed ? Math.Max(LastSeenNs, ClosedNs) : LastSeenNs;
+        var since = State switch
+        {
+            ConnectionState.Closed => Math.Max(LastSeenNs, ClosedNs),
+            ConnectionState.Handshake => Forward.CreatedNs, // a retransmitted SYN does not extend it
+            _ => LastSeenNs,
+        };
         return nowNs > since && nowNs - since > (ulong)Timeout(timeouts).Ticks * 100;
     }
 

@@ -9,11 +9,11 @@ public enum ExpiryReason
 {
     /// <summary>Idle past its state's timeout (handshake, established, half-closed, UDP).</summary>
     Idle,
-    /// <summary>Closed (both FINs or a RST) and held long enough.</summary>
+    /// <summary>Closed (both FINs, a RST, or replaced) and held long enough.</summary>
     Closed,
-    /// <summary>Its service is gone or changed mode, or its backend is gone or changed.</summary>
+    /// <summary>Its service or backend is gone or changed, and it has been quiet for the stale hold.</summary>
     Stale,
-    /// <summary>A reverse half whose forward half was replaced by a newer connection.</summary>
+    /// <summary>A reverse half whose forward half now names a newer connection.</summary>
     Orphan,
 }
 
@@ -24,25 +24,31 @@ public sealed record SweepResult(int Connections, IReadOnlyDictionary<ExpiryReas
 
 /// <summary>
 /// Deletes expired connections: the only deleter of connection state besides a CPU giving
-/// back what it just claimed. A connection is deleted forward half first, atomically taken
-/// with its current value: if a packet made it live again (or a newer connection took its
-/// key) after the snapshot, it is put back. Only then its reverse half goes, and with it
-/// the SNAT port: no packet can be rewritten to that port by this connection any more.
+/// back what it just claimed. Per connection, the maps are read again just before the
+/// delete (a packet may have come since the snapshot), the forward half is taken with its
+/// value at that moment (whatever was taken is accounted for), and only a reverse half
+/// that is still this connection's goes with it, freeing the SNAT port.
 /// Single-threaded by design: one sweeper per datapath.
 /// </summary>
 public sealed class ConnectionSweeper
 {
     private const byte Tcp = 6;
-    private readonly XdpDatapath datapath;
+    private readonly ConnectionMaps maps;
+    private readonly Queue<long> drifts = new();
     private long swept;
     private HashSet<(Tuple5 Key, ulong CreatedNs)> orphansLastTime = [];
 
     public ConnectionSweeper(XdpDatapath datapath, ConnectionTimeouts timeouts)
+        : this(ConnectionMaps.Of(datapath), timeouts)
     {
-        this.datapath = datapath;
+    }
+
+    public ConnectionSweeper(ConnectionMaps maps, ConnectionTimeouts timeouts)
+    {
+        this.maps = maps;
         Timeouts = timeouts;
         // Adopted maps carry the count of an earlier sweeper: go on from it.
-        swept = datapath.Handshakes.TryLookup((uint)HandshakeCounter.Swept, out var value) ? value : 0;
+        swept = maps.Handshakes.TryLookup((uint)HandshakeCounter.Swept, out var value) ? value : 0;
     }
 
     public ConnectionTimeouts Timeouts { get; set; }
@@ -50,98 +56,145 @@ public sealed class ConnectionSweeper
     public SweepResult Sweep(ulong nowNs)
     {
         var clock = Stopwatch.StartNew();
-        var snapshot = ConnectionTable.Read(datapath.Flows, datapath.Nat);
-        var services = datapath.Services.ReadAll().ToDictionary(e => e.Key, e => e.Value);
+        var snapshot = ConnectionTable.Read(maps.Flows, maps.Nat);
+        var inProgressAtSnapshot = HandshakesInProgress();
+        var services = maps.Services.ReadAll().ToDictionary(e => e.Key, e => e.Value);
         var backends = new Dictionary<uint, BackendEntry?>();
         var expired = Enum.GetValues<ExpiryReason>().ToDictionary(r => r, _ => 0);
-        var unproven = 0;
-
-        foreach (var connection in snapshot.Connections)
+        var sweptBefore = swept;
+        try
         {
-            var reason = ReasonToExpire(connection, nowNs, services, backends);
-            if (reason is null || !datapath.Flows.TryTake(connection.Client, out var current))
+            foreach (var connection in snapshot.Connections)
             {
-                continue;
+                if (ReasonToExpire(connection, nowNs, services, backends) is not null &&
+                    Reread(connection) is { } current && ReasonToExpire(current, nowNs, services, backends) is { } reason)
+                {
+                    Delete(current, reason, expired);
+                }
             }
-            var now = connection with { Forward = current };
-            if (current.CreatedNs != connection.Forward.CreatedNs || ReasonToExpire(now, nowNs, services, backends) is null)
-            {
-                // A packet or a newer connection got there first: put it back. If a SYN
-                // re-created the key meanwhile, that one stays and this half is an orphan.
-                datapath.Flows.TryInsert(connection.Client, current);
-                continue;
-            }
-            if (connection.Client.Protocol == Tcp && !current.Flags.HasFlag(ConnectionFlags.Established))
-            {
-                unproven++;
-            }
-            if (connection.Reverse is not null)
-            {
-                datapath.Nat.Delete(connection.ReplyKey);
-            }
-            expired[reason.Value]++;
+            DeleteOrphans(snapshot, nowNs, expired);
+            CorrectHandshakeCount(snapshot, inProgressAtSnapshot);
         }
-
-        // A reverse half whose connection moved on may still carry that connection's last
-        // segments: it goes once it has been quiet for the closed hold, and only if it was
-        // an orphan at the previous sweep too (a half being created right now has its
-        // forward half a moment later) and no forward half names it now.
-        var hold = (ulong)Math.Max(Timeouts.TcpClosed.Ticks * 100, (long)ConnectionTimeouts.TouchIntervalNs * 2);
-        var orphans = new HashSet<(Tuple5, ulong)>();
-        foreach (var (key, half) in snapshot.OrphanReverseHalves)
+        finally
         {
-            orphans.Add((key, half.CreatedNs));
-            var since = Math.Max(Math.Max(half.LastSeenNs, half.ClosedNs), half.CreatedNs);
-            if (!orphansLastTime.Contains((key, half.CreatedNs)) || nowNs <= since || nowNs - since <= hold)
+            if (swept != sweptBefore)
             {
-                continue;
+                maps.Handshakes.Update((uint)HandshakeCounter.Swept, swept);
             }
-            var client = Connection.ClientKeyOf(key, half);
-            if (datapath.Flows.TryLookup(client, out var flow) && Connection.SameConnection(client, flow, key, half))
-            {
-                continue;
-            }
-            if (datapath.Nat.TryTake(key, out var taken) && taken.CreatedNs != half.CreatedNs)
-            {
-                datapath.Nat.TryInsert(key, taken); // a new connection claimed it meanwhile
-                continue;
-            }
-            orphans.Remove((key, half.CreatedNs));
-            expired[ExpiryReason.Orphan]++;
-        }
-        orphansLastTime = orphans;
-
-        if (unproven > 0)
-        {
-            swept += unproven;
-            datapath.Handshakes.Update((uint)HandshakeCounter.Swept, swept);
         }
         return new SweepResult(snapshot.Connections.Count, expired, HandshakesInProgress(), clock.Elapsed);
     }
 
     /// <summary>TCP connections still in their handshake, as the datapath's budget sees them.</summary>
     public long HandshakesInProgress() =>
-        (datapath.Handshakes.TryLookup((uint)HandshakeCounter.Datapath, out var opened) ? opened : 0) -
-        (datapath.Handshakes.TryLookup((uint)HandshakeCounter.Swept, out var gone) ? gone : 0);
+        (maps.Handshakes.TryLookup((uint)HandshakeCounter.Datapath, out var opened) ? opened : 0) -
+        (maps.Handshakes.TryLookup((uint)HandshakeCounter.Swept, out var gone) ? gone : 0);
+
+    /// <summary>The connection as the maps hold it now, or null if its forward half is gone or names another.</summary>
+    private Connection? Reread(Connection connection)
+    {
+        if (!maps.Flows.TryLookup(connection.Client, out var flow) || !SameIdentity(flow, connection.Forward))
+        {
+            return null;
+        }
+        NatEntry? reverse = maps.Nat.TryLookup(connection.ReplyKey, out var r) &&
+            Connection.SameConnection(connection.Client, flow, connection.ReplyKey, r) ? r : null;
+        return connection with { Forward = flow, Reverse = reverse };
+    }
+
+    private void Delete(Connection connection, ExpiryReason reason, Dictionary<ExpiryReason, int> expired)
+    {
+        if (!maps.Flows.TryTake(connection.Client, out var taken))
+        {
+            return;
+        }
+        // Whatever was taken leaves the handshake budget if it was in it: a newer connection
+        // that took the key in the last microseconds too (its reverse half is then an orphan).
+        if (connection.Client.Protocol == Tcp && !taken.Flags.HasFlag(ConnectionFlags.Established))
+        {
+            swept++;
+        }
+        if (!SameIdentity(taken, connection.Forward))
+        {
+            return;
+        }
+        if (connection.Reverse is not null && maps.Nat.TryTake(connection.ReplyKey, out var half) &&
+            !Connection.SameConnection(connection.Client, taken, connection.ReplyKey, half))
+        {
+            maps.Nat.TryInsert(connection.ReplyKey, half); // a newer connection's (dnat takes the key over)
+        }
+        expired[reason]++;
+    }
+
+    /// <summary>
+    /// A reverse half whose connection moved on may still carry that connection's last
+    /// segments: it goes once quiet for the closed hold (the stale hold if it never closed),
+    /// and only if it was an orphan at the previous sweep too (a half being created right now
+    /// has its forward half a moment later) and no forward half names it now.
+    /// </summary>
+    private void DeleteOrphans(ConnectionSnapshot snapshot, ulong nowNs, Dictionary<ExpiryReason, int> expired)
+    {
+        var orphans = new HashSet<(Tuple5, ulong)>();
+        foreach (var (key, half) in snapshot.OrphanReverseHalves)
+        {
+            orphans.Add((key, half.CreatedNs));
+            if (!orphansLastTime.Contains((key, half.CreatedNs)) || !maps.Nat.TryLookup(key, out var current) ||
+                current.CreatedNs != half.CreatedNs || !OrphanQuiet(current, nowNs))
+            {
+                continue;
+            }
+            var client = Connection.ClientKeyOf(key, current);
+            if (maps.Flows.TryLookup(client, out var flow) && Connection.SameConnection(client, flow, key, current))
+            {
+                continue;
+            }
+            if (maps.Nat.Delete(key))
+            {
+                orphans.Remove((key, half.CreatedNs));
+                expired[ExpiryReason.Orphan]++;
+            }
+        }
+        orphansLastTime = orphans;
+    }
+
+    private bool OrphanQuiet(NatEntry half, ulong nowNs)
+    {
+        var closed = Connection.StateOf(Tcp, half.Flags) == ConnectionState.Closed;
+        var since = Math.Max(Math.Max(half.LastSeenNs, half.ClosedNs), half.CreatedNs);
+        var hold = closed ? Timeouts.TcpClosed : Timeouts.StaleHold;
+        return nowNs > since && nowNs - since > Nanoseconds(hold);
+    }
+
+    /// <summary>
+    /// The budget's count is opened minus proven minus deleted, kept by two writers; a lost
+    /// race can leave it off by one. Each sweep compares it with the unproven connections the
+    /// snapshot holds; a difference of the same sign three sweeps running is corrected by the
+    /// smallest of the three, so a count never drifts for good.
+    /// </summary>
+    private void CorrectHandshakeCount(ConnectionSnapshot snapshot, long inProgressAtSnapshot)
+    {
+        var unproven = snapshot.Connections.Count(c => c.Client.Protocol == Tcp && !c.Forward.Flags.HasFlag(ConnectionFlags.Established));
+        drifts.Enqueue(inProgressAtSnapshot - unproven);
+        if (drifts.Count > 3)
+        {
+            drifts.Dequeue();
+        }
+        if (drifts.Count == 3 && (drifts.All(d => d > 0) || drifts.All(d => d < 0)))
+        {
+            swept += drifts.MinBy(Math.Abs);
+            drifts.Clear();
+        }
+    }
 
     private ExpiryReason? ReasonToExpire(Connection connection, ulong nowNs,
         Dictionary<ServiceKey, ServiceEntry> services, Dictionary<uint, BackendEntry?> backends)
     {
-        var client = connection.Client;
-        var flow = connection.Forward;
-        if (!services.TryGetValue(new ServiceKey(client.DestinationAddress, client.DestinationPort, client.Protocol), out var service) ||
-            service.Id != flow.ServiceId || service.Mode != flow.Mode)
+        if (IsStale(connection, services, backends))
         {
-            return ExpiryReason.Stale;
-        }
-        if (!backends.TryGetValue(flow.BackendId, out var backend))
-        {
-            backends[flow.BackendId] = backend = datapath.Backends.TryLookup(flow.BackendId, out var b) ? b : null;
-        }
-        if (backend is not { } current || !current.Flags.HasFlag(BackendFlags.Present) || current.ServiceId != flow.ServiceId ||
-            current.Address != flow.BackendAddress || current.Port != flow.BackendPort)
-        {
-            return ExpiryReason.Stale;
+            // The backend may still be sending (marked down, not dead): its port is kept until
+            // the connection has been quiet in both directions for the stale hold.
+            var quietFor = nowNs > connection.LastSeenNs ? nowNs - connection.LastSeenNs : 0;
+            return quietFor > Nanoseconds(Timeouts.StaleHold) || connection.IsExpired(nowNs, Timeouts) ? ExpiryReason.Stale : null;
         }
         if (!connection.IsExpired(nowNs, Timeouts))
         {
@@ -149,4 +202,27 @@ public sealed class ConnectionSweeper
         }
         return connection.State == ConnectionState.Closed ? ExpiryReason.Closed : ExpiryReason.Idle;
     }
+
+    private bool IsStale(Connection connection, Dictionary<ServiceKey, ServiceEntry> services, Dictionary<uint, BackendEntry?> backends)
+    {
+        var client = connection.Client;
+        var flow = connection.Forward;
+        if (!services.TryGetValue(new ServiceKey(client.DestinationAddress, client.DestinationPort, client.Protocol), out var service) ||
+            service.Id != flow.ServiceId || service.Mode != flow.Mode)
+        {
+            return true;
+        }
+        if (!backends.TryGetValue(flow.BackendId, out var backend))
+        {
+            backends[flow.BackendId] = backend = maps.Backends.TryLookup(flow.BackendId, out var b) ? b : null;
+        }
+        return backend is not { } current || !current.Flags.HasFlag(BackendFlags.Present) || current.ServiceId != flow.ServiceId ||
+            current.Address != flow.BackendAddress || current.Port != flow.BackendPort;
+    }
+
+    private static bool SameIdentity(FlowEntry a, FlowEntry b) =>
+        a.CreatedNs == b.CreatedNs && a.SnatAddress == b.SnatAddress && a.SnatPort == b.SnatPort &&
+        a.BackendAddress == b.BackendAddress && a.BackendPort == b.BackendPort;
+
+    private static ulong Nanoseconds(TimeSpan span) => (ulong)span.Ticks * 100;
 }

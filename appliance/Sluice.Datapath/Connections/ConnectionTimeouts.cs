@@ -9,9 +9,10 @@ public sealed record ConnectionTimeouts
     /// <summary>SLUICE_FLOW_TOUCH_NS: the datapath refreshes a half's last-seen time at most this often.</summary>
     public const ulong TouchIntervalNs = 1_000_000_000;
 
-    /// <summary>TCP before its handshake is proven. Short: a SYN flood's state must not linger;
-    /// a client retransmitting its SYN opens it again.</summary>
-    public TimeSpan TcpHandshake { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>TCP before its handshake is proven, counted from the first SYN (a retransmitted
+    /// SYN does not extend it). Short: a SYN flood's state must not linger; a client still
+    /// retransmitting after it opens the connection again.</summary>
+    public TimeSpan TcpHandshake { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>TCP established, both directions open. Long, as Cilium's: idle pooled connections live.</summary>
     public TimeSpan TcpEstablished { get; init; } = TimeSpan.FromHours(6);
@@ -26,4 +27,9 @@ public sealed record ConnectionTimeouts
 
     /// <summary>UDP, idle in both directions.</summary>
     public TimeSpan Udp { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>A connection whose backend or service went away (or changed) keeps its SNAT port
+    /// until quiet in both directions this long: a backend marked down may be alive and still
+    /// retransmitting to a port that must not yet go to another client.</summary>
+    public TimeSpan StaleHold { get; init; } = TimeSpan.FromSeconds(120);
 }

@@ -21,6 +21,7 @@ public sealed unsafe class PinnedMaps : IDisposable
         BackendCapacity = MapInfo.MaxEntries(backendsFd, MapNames.Backends);
         Flows = new(MapNames.Flows, OpenMap(MapNames.Flows));
         Nat = new(MapNames.Nat, OpenMap(MapNames.Nat));
+        Handshakes = new(MapNames.Handshakes, OpenMap(MapNames.Handshakes));
         Counters = new(MapNames.Counters, OpenMap(MapNames.Counters));
         Drops = new(MapNames.Drops, OpenMap(MapNames.Drops));
         ServiceStats = new(MapNames.ServiceStats, OpenMap(MapNames.ServiceStats));
@@ -38,6 +39,8 @@ public sealed unsafe class PinnedMaps : IDisposable
     public BpfMap<Tuple5, FlowEntry> Flows { get; }
 
     public BpfMap<Tuple5, NatEntry> Nat { get; }
+
+    public BpfMap<uint, long> Handshakes { get; }
 
     public PerCpuArray<ulong> Counters { get; }
 

@@ -34,7 +34,7 @@ public sealed record ConnectionsSection
 {
     /// <summary>TCP connections in their handshake at once; default a quarter of flowTableSize.</summary>
     public long? HandshakeLimit { get; init; }
-    public double TcpHandshakeSeconds { get; init; } = 30;
+    public double TcpHandshakeSeconds { get; init; } = 10;
     public double TcpEstablishedSeconds { get; init; } = 6 * 3600;
     public double TcpHalfClosedSeconds { get; init; } = 600;
     public double TcpClosedSeconds { get; init; } = 2;

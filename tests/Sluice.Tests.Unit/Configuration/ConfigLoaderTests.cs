@@ -137,7 +137,7 @@ public sealed class ConfigLoaderTests
     public void ConnectionSettingsHaveDefaultsAndEachBadOneIsNamed()
     {
         var defaults = ConfigLoader.Parse(Minimal).Config!.Datapath.Connections;
-        Assert.Equal((30d, 21600d, 600d, 2d, 60d, 1000L), (defaults.TcpHandshakeSeconds, defaults.TcpEstablishedSeconds,
+        Assert.Equal((10d, 21600d, 600d, 2d, 60d, 1000L), (defaults.TcpHandshakeSeconds, defaults.TcpEstablishedSeconds,
             defaults.TcpHalfClosedSeconds, defaults.TcpClosedSeconds, defaults.UdpSeconds, defaults.SweepIntervalMs));
         Assert.Null(defaults.HandshakeLimit);
 

@@ -1,0 +1,20 @@
+using Sluice.Datapath.Abi;
+using Sluice.Datapath.Loading;
+using Sluice.Datapath.Maps;
+
+namespace Sluice.Datapath.Connections;
+
+/// <summary>
+/// The maps the sweeper reads and writes, from a loaded datapath or straight from the pins
+/// (a tool sweeping for a datapath no daemon runs).
+/// </summary>
+public sealed record ConnectionMaps(
+    BpfMap<Tuple5, FlowEntry> Flows, BpfMap<Tuple5, NatEntry> Nat, BpfMap<ServiceKey, ServiceEntry> Services,
+    BpfMap<uint, BackendEntry> Backends, BpfMap<uint, long> Handshakes)
+{
+    public static ConnectionMaps Of(XdpDatapath datapath) =>
+        new(datapath.Flows, datapath.Nat, datapath.Services, datapath.Backends, datapath.Handshakes);
+
+    public static ConnectionMaps Of(PinnedMaps pinned) =>
+        new(pinned.Flows, pinned.Nat, pinned.Services, pinned.Backends, pinned.Handshakes);
+}
