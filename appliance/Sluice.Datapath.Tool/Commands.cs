@@ -93,7 +93,7 @@ internal static class Commands
             var result = sweeper.Sweep(ConnectionTable.NowNs());
             if (result.TotalExpired > 0)
             {
-                Console.WriteLine($"swept {result.TotalExpired} of {result.Connections} connection(s) in {result.Duration.TotalMilliseconds:F1} ms");
+                Console.WriteLine($"swept {result.TotalExpired} of {result.Connections.Count} connection(s) in {result.Duration.TotalMilliseconds:F1} ms");
             }
             stop.Token.WaitHandle.WaitOne(interval);
         }

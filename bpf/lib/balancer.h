@@ -49,13 +49,13 @@ static __always_inline int is_bare_syn(const struct packet *pkt)
 /*
  * Open a connection: Maglev picks the backend, then the reverse half is inserted (for
  * fullnat under a claimed SNAT port), then the forward half. @replacing is the closed
- * or stale forward half this connection takes the key of, else NULL.
- * On success *flow holds the connection as recorded (possibly another CPU's, if it
- * opened the same one first).
+ * or stale forward half this connection takes the key of (its flags as they were when this
+ * CPU marked it REPLACED), else NULL. On success *flow holds the connection as recorded
+ * (possibly another CPU's, if it opened the same one first).
  */
 static __always_inline enum sluice_drop_reason
 open_connection(struct packet *pkt, const struct sluice_service *service, struct sluice_flow *replacing,
-		struct sluice_flow *flow, struct sluice_backend **backend_out, __u64 now)
+		__u32 replaced_flags, struct sluice_flow *flow, struct sluice_backend **backend_out, __u64 now)
 {
 	const struct sluice_tuple *client = &pkt->tuple;
 	int is_tcp = client->protocol == IPPROTO_TCP;
@@ -65,19 +65,11 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 	struct sluice_nat reverse = {};
 	struct sluice_tuple reply = {};
 	enum sluice_drop_reason reason;
-	__u32 replaced_flags = 0;
 	struct sluice_nat *held;
 	long rc;
 
 	if (tables_recently_full(now))
 		return SLUICE_DROP_CONNECTION_TABLE_FULL;
-	if (replacing) {
-		/* One CPU replaces a connection: the first to mark it. Another CPU replacing the
-		 * same key at once drops its packet (the client retransmits) and claims nothing. */
-		replaced_flags = __sync_fetch_and_or(&replacing->flags, SLUICE_CONN_F_REPLACED);
-		if (replaced_flags & SLUICE_CONN_F_REPLACED)
-			return SLUICE_DROP_FLOW_INSERT_FAILED;
-	}
 	picked = maglev_pick(service->id, flow_hash(client, service->flags));
 	if (picked < 0)
 		return SLUICE_DROP_NO_BACKEND;
@@ -197,6 +189,7 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	enum sluice_drop_reason reason;
 	__u64 now = bpf_ktime_get_coarse_ns();
 	int is_tcp = pkt->tuple.protocol == IPPROTO_TCP;
+	__u32 replaced_flags = 0;
 	int is_new = 0;
 
 	if (pkt->ip->ttl <= 1)
@@ -223,7 +216,18 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	 * connection whose state is gone) never takes a SNAT port. */
 	if (is_tcp && !is_bare_syn(pkt))
 		return drop(existing ? SLUICE_DROP_STALE_CONNECTION : SLUICE_DROP_NO_CONNECTION);
-	reason = open_connection(pkt, service, existing, &created, &backend, now);
+	if (existing) {
+		/* One CPU replaces a connection: the first to mark it. Another CPU replacing the
+		 * same key at once drops its packet (the client retransmits) and claims nothing. */
+		replaced_flags = __sync_fetch_and_or(&existing->flags, SLUICE_CONN_F_REPLACED);
+		if (replaced_flags & SLUICE_CONN_F_REPLACED)
+			return drop(SLUICE_DROP_FLOW_INSERT_FAILED);
+	}
+	reason = open_connection(pkt, service, existing, replaced_flags, &created, &backend, now);
+	if (reason != SLUICE_DROP_NONE && existing) {
+		/* Not replaced after all: the next packet may try again. */
+		__sync_fetch_and_and(&existing->flags, ~SLUICE_CONN_F_REPLACED);
+	}
 	if (reason == SLUICE_DROP_CONNECTION_TABLE_FULL)
 		tables_full(now);
 	if (reason != SLUICE_DROP_NONE)

@@ -250,6 +250,33 @@ public sealed class ConnectionStateTests
     }
 
     [RootFact]
+    public void AReplacementThatFailsLeavesTheConnectionReplaceableLater()
+    {
+        // A SYN on a closed connection that cannot open its successor (here: the handshake
+        // budget is spent) must not leave it marked as being replaced, or every later SYN of
+        // that client port would be refused.
+        using var env = new DatapathEnvironment(new DatapathOptions
+        {
+            MaxServices = 16, MaxBackends = 64, FlowTableSize = 1024, HandshakeLimit = 2, SnatPortMin = 40000, SnatPortMax = 40100, FlowHashSeed = 7,
+        });
+        env.Apply(Service(80, L4Protocol.Tcp, ServiceMode.FullNat, "198.18.2.10"));
+        var a = new Conversation(env, ClientAddress(0), 50070, Vip, 80);
+        Assert.Equal(XdpAction.Redirect, a.Send(Tcp.Syn).Action);
+        Assert.Equal(XdpAction.Redirect, a.Send(Tcp.Rst).Action); // closed, unproven: still in the budget
+        var b = new Conversation(env, ClientAddress(1), 50071, Vip, 80);
+        Assert.Equal(XdpAction.Redirect, b.Send(Tcp.Syn).Action); // the budget of 2 is spent
+
+        var refused = env.Drops(DropReason.HandshakeLimit);
+        Assert.Equal(XdpAction.Drop, a.Send(Tcp.Syn).Action);
+        Assert.Equal(refused + 1, env.Drops(DropReason.HandshakeLimit));
+
+        Assert.True(b.IsForMe(b.Reply(Tcp.Syn | Tcp.Ack)));
+        Assert.Equal(XdpAction.Redirect, b.Send(Tcp.Ack, BackendIsn + 1).Action); // B proven: room for one
+        Assert.Equal(XdpAction.Redirect, a.Send(Tcp.Syn).Action);
+        Assert.True(a.IsForMe(a.Reply(Tcp.Syn | Tcp.Ack)));
+    }
+
+    [RootFact]
     public void ChangingALiveServicesModeNeverSendsFromNowhereNorBreaksReplies()
     {
         // Item 7: a dnat flow has no SNAT binding; a fullnat flow's replies come to the SNAT address.

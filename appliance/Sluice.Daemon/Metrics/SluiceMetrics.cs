@@ -36,7 +36,10 @@ public sealed class SluiceMetrics
         Drops = C("sluice_datapath_drops_total", "Packets the XDP program dropped, by reason.", ["reason"]);
         PacketEvents = C("sluice_datapath_packet_events_total", "What the XDP program did with packets (received, transmitted, flow_hit, ...).", ["event"]);
         FlowEntries = G("sluice_flow_table_entries", "Entries in the flow table (connections; a full table refuses new ones, never evicts).");
-        Connections = G("sluice_connections", "Connections in the flow table at the last sweep.");
+        Connections = G("sluice_connections", "Connections at the last sweep, by state (handshake, established, half_closed, closed, datagram) and protocol.", "state", "protocol");
+        HandshakeLimit = G("sluice_tcp_handshake_limit", "The handshake budget: TCP connections allowed in their handshake at once (datapath.connections.handshakeLimit).");
+        SweepFailures = C("sluice_connection_sweep_failures_total", "Sweeps that failed (logged); expired connections then wait for the next one.", []);
+        SweepLastSuccess = G("sluice_connection_sweep_last_success_timestamp_seconds", "Unix time of the last sweep that completed.");
         ConnectionsExpired = C("sluice_flows_expired_total", "Connections the sweeper deleted, by reason (idle, closed, stale, orphan).", ["reason"]);
         HandshakesInProgress = G("sluice_tcp_handshakes_in_progress", "TCP connections whose handshake is not yet proven (the SYN-flood budget in use).");
         SweepDuration = f.CreateHistogram("sluice_connection_sweep_duration_seconds", "Time to read both connection tables and delete the expired connections.",
@@ -72,6 +75,9 @@ public sealed class SluiceMetrics
     public Counter PacketEvents { get; }
     public Gauge FlowEntries { get; }
     public Gauge Connections { get; }
+    public Gauge HandshakeLimit { get; }
+    public Counter SweepFailures { get; }
+    public Gauge SweepLastSuccess { get; }
     public Counter ConnectionsExpired { get; }
     public Gauge HandshakesInProgress { get; }
     public Histogram SweepDuration { get; }

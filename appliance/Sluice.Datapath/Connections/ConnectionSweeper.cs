@@ -17,9 +17,14 @@ public enum ExpiryReason
     Orphan,
 }
 
-public sealed record SweepResult(int Connections, IReadOnlyDictionary<ExpiryReason, int> Expired, long HandshakesInProgress, TimeSpan Duration)
+/// <summary>One sweep: what the snapshot held, what went, the budget in use after it.</summary>
+public sealed record SweepResult(IReadOnlyList<Connection> Connections, IReadOnlyDictionary<ExpiryReason, int> Expired, long HandshakesInProgress, TimeSpan Duration)
 {
     public int TotalExpired => Expired.Values.Sum();
+
+    /// <summary>Connections of the snapshot by (state, "tcp" or "udp").</summary>
+    public IReadOnlyDictionary<(ConnectionState State, string Protocol), int> ByState =>
+        Connections.GroupBy(c => (c.State, c.Client.Protocol == 17 ? "udp" : "tcp")).ToDictionary(g => g.Key, g => g.Count());
 }
 
 /// <summary>
@@ -82,7 +87,7 @@ public sealed class ConnectionSweeper
                 maps.Handshakes.Update((uint)HandshakeCounter.Swept, swept);
             }
         }
-        return new SweepResult(snapshot.Connections.Count, expired, HandshakesInProgress(), clock.Elapsed);
+        return new SweepResult(snapshot.Connections, expired, HandshakesInProgress(), clock.Elapsed);
     }
 
     /// <summary>TCP connections still in their handshake, as the datapath's budget sees them.</summary>

@@ -122,7 +122,8 @@ public sealed unsafe class BpfMap<TKey, TValue>
         }
     }
 
-    /// <summary>Deletes these keys with BPF_MAP_DELETE_BATCH (keys already gone are an error of the batch).</summary>
+    /// <summary>Deletes these keys with BPF_MAP_DELETE_BATCH. A key already gone ends the batch with an
+    /// error: for maps nothing else deletes from meanwhile (a benchmark's reset), not for live tables.</summary>
     public void DeleteAll(IReadOnlyList<TKey> keys)
     {
         foreach (var chunk in keys.Chunk(4096))
@@ -168,7 +169,8 @@ public sealed unsafe class BpfMap<TKey, TValue>
         return entries;
     }
 
-    public int Count() => Keys().Count;
+    /// <summary>Entries now, by a batch read (exact under churn, unlike a get_next_key walk).</summary>
+    public int Count() => ReadAll().Count;
 
     internal static int SizeOf<T>() where T : unmanaged => Marshal.SizeOf<T>();
 }

@@ -52,15 +52,17 @@ public static partial class ConfigValidator
         {
             var connections = datapath.Connections;
             if (connections.HandshakeLimit is { } limit && (limit < 1 || limit > datapath.FlowTableSize))
-                errors.Add("datapath.connections.handshakeLimit", "must be 1 up to datapath.flowTableSize");
-            foreach (var (name, seconds) in new[]
+                errors.Add("datapath.connections.handshakeLimit", $"must be 1-{datapath.FlowTableSize} (datapath.flowTableSize)");
+            // Last-seen times are refreshed once a second: an idle timeout under two seconds
+            // could expire a connection that is sending.
+            foreach (var (name, seconds, minimum) in new[]
             {
-                ("tcpHandshakeSeconds", connections.TcpHandshakeSeconds), ("tcpEstablishedSeconds", connections.TcpEstablishedSeconds),
-                ("tcpHalfClosedSeconds", connections.TcpHalfClosedSeconds), ("tcpClosedSeconds", connections.TcpClosedSeconds),
-                ("udpSeconds", connections.UdpSeconds),
+                ("tcpHandshakeSeconds", connections.TcpHandshakeSeconds, 1d), ("tcpEstablishedSeconds", connections.TcpEstablishedSeconds, 2d),
+                ("tcpHalfClosedSeconds", connections.TcpHalfClosedSeconds, 2d), ("tcpClosedSeconds", connections.TcpClosedSeconds, 0.1d),
+                ("udpSeconds", connections.UdpSeconds, 2d),
             })
             {
-                if (!(seconds >= 0.1 && seconds <= 7 * 86400)) errors.Add($"datapath.connections.{name}", "must be 0.1-604800 seconds");
+                if (!(seconds >= minimum && seconds <= 7 * 86400)) errors.Add($"datapath.connections.{name}", $"must be {minimum.ToString(System.Globalization.CultureInfo.InvariantCulture)}-604800 seconds");
             }
             if (connections.SweepIntervalMs is < 100 or > 60000) errors.Add("datapath.connections.sweepIntervalMs", "must be 100-60000");
         }

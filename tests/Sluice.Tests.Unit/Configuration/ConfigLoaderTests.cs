@@ -156,13 +156,14 @@ public sealed class ConfigLoaderTests
             """);
         Assert.False(result.IsValid);
         var errors = result.Errors.ToDictionary(e => e.Path, e => e.Message);
-        Assert.Equal("must be 1 up to datapath.flowTableSize", errors["datapath.connections.handshakeLimit"]);
-        foreach (var key in new[] { "tcpHandshakeSeconds", "tcpEstablishedSeconds", "tcpHalfClosedSeconds", "tcpClosedSeconds" })
-        {
-            Assert.Equal("must be 0.1-604800 seconds", errors[$"datapath.connections.{key}"]);
-        }
+        Assert.Equal("must be 1-4096 (datapath.flowTableSize)", errors["datapath.connections.handshakeLimit"]);
+        Assert.Equal("must be 1-604800 seconds", errors["datapath.connections.tcpHandshakeSeconds"]);
+        Assert.Equal("must be 2-604800 seconds", errors["datapath.connections.tcpEstablishedSeconds"]);
+        Assert.Equal("must be 2-604800 seconds", errors["datapath.connections.tcpHalfClosedSeconds"]);
+        Assert.Equal("must be 0.1-604800 seconds", errors["datapath.connections.tcpClosedSeconds"]);
+        Assert.Equal("must be 2-604800 seconds", errors["datapath.connections.udpSeconds"]); // under the 1 s refresh of last-seen times
         Assert.Equal("must be 100-60000", errors["datapath.connections.sweepIntervalMs"]);
-        Assert.Equal(6, errors.Count); // udpSeconds 0.1 is allowed
+        Assert.Equal(7, errors.Count);
     }
 
     [Fact]
