@@ -125,7 +125,9 @@ enum sluice_conn_flags {
  * entry per interval, so liveness costs no write on most packets. */
 #define SLUICE_FLOW_TOUCH_NS 1000000000ULL
 
-/* flows: client -> VIP tuple -> the connection, as the forward path needs it. */
+/* flows: client -> VIP tuple -> the connection, as the forward path needs it. The fields
+ * before flags are its binding, written once at creation; the forward path copies them as
+ * one block (balancer.h), so keep them first. */
 struct sluice_flow {
 	__be32 backend_address; /* the backend chosen, as it was: its id may be reused */
 	__be16 backend_port;

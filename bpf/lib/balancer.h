@@ -201,9 +201,9 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 		/* A bare SYN on a closed connection is a new one reusing the client port. */
 		if (backend && !(is_tcp && is_bare_syn(pkt) && conn_is_closed(existing->flags))) {
 			conn_on_client_packet(existing, pkt, now);
-			/* Rewrite from a copy: a concurrent replace may hand this element to another
-			 * connection while we still hold it. */
-			created = *existing;
+			/* Rewrite from a copy of the binding (the fields before flags): a concurrent
+			 * replace may hand this element to another connection while we hold it. */
+			__builtin_memcpy(&created, existing, __builtin_offsetof(struct sluice_flow, flags));
 			flow = &created;
 			count(SLUICE_CTR_FLOW_HIT);
 			goto forward;
