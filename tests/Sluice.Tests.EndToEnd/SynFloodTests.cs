@@ -113,11 +113,12 @@ public sealed class SynFloodTests(ITestOutputHelper output)
                 $"handshake limit {limit}; peak handshakes in progress {peak.HandshakesInProgress}, peak table {peak.Connections} (before {tableBefore})");
 
             Assert.Equal(FloodSize, sent);
-            // The client's veth may drop a frame now and then under the flood (it is not the
-            // balancer): at most a few, and each one accounted for.
+            // The client's veth may drop a frame now and then (not necessarily one of ours: its
+            // counter also counts the namespace's own traffic): at most a few.
             Assert.True(vethDrops < FloodSize / 1000, $"{vethDrops} frames dropped by the sending veth");
             // Every SYN that arrived was either refused for the budget or opened a connection, nothing else.
-            Assert.Equal((ulong)(sent - vethDrops), floodDrops + floodOpened);
+            var accounted = floodDrops + floodOpened;
+            Assert.True(accounted <= (ulong)sent && accounted >= (ulong)(sent - vethDrops), $"{accounted} SYNs accounted for of {sent} sent");
             Assert.All(otherDrops, d => Assert.Equal(0UL, d));
             // The flood was really refused beyond the budget: at most the budget, plus what
             // the sweeper freed during the flood, got in.

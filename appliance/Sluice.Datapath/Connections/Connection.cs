@@ -20,7 +20,7 @@ public enum ConnectionState
 /// One connection as the maps hold it: the forward half under the client's tuple and,
 /// when present, the reverse half under the reply tuple (same <c>CreatedNs</c>).
 /// </summary>
-public sealed record Connection(Tuple5 Client, FlowEntry Forward, Tuple5 ReplyKey, NatEntry? Reverse)
+public readonly record struct Connection(Tuple5 Client, FlowEntry Forward, Tuple5 ReplyKey, NatEntry? Reverse)
 {
     private const byte Tcp = 6;
 
