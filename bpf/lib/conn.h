@@ -179,9 +179,9 @@ static __always_inline void conn_establish(struct sluice_flow *flow, struct slui
 
 /*
  * A client packet on its connection: refresh, and on the rare packets that change the
- * state, update both halves. The handshake is proven by the client's ACK of the
- * backend's SYN-ACK (an off-path spoofer cannot know the backend's sequence number),
- * or by the backend sending anything but a SYN or RST after it (conn_on_reply).
+ * state, update both halves. The handshake is proven only by the client's ACK of the
+ * backend's SYN-ACK: an off-path spoofer cannot know the backend's sequence number, and
+ * a backend's own packets prove nothing (it answers a spoofed RST with a challenge ACK).
  */
 static __always_inline void conn_on_client_packet(struct sluice_flow *flow, const struct packet *pkt, __u64 now)
 {
@@ -209,12 +209,11 @@ static __always_inline void conn_on_client_packet(struct sluice_flow *flow, cons
 	}
 }
 
-/* A backend packet on its connection: the mirror image of conn_on_client_packet. */
+/* A backend packet on its connection: refresh, record its SYN-ACK, and a FIN or RST in both halves. */
 static __always_inline void conn_on_reply(struct sluice_nat *nat, const struct packet *pkt, __u64 now)
 {
 	struct sluice_flow *flow;
 	__u32 bits;
-	int proving;
 
 	/* Before the handshake is proven only the client keeps a TCP connection alive: a
 	 * backend retransmitting its SYN-ACK to a spoofed source must not. */
@@ -234,17 +233,12 @@ static __always_inline void conn_on_reply(struct sluice_nat *nat, const struct p
 	if (pkt->tuple.protocol != IPPROTO_TCP)
 		return;
 	bits = close_bits(pkt, SLUICE_CONN_F_BACKEND_FIN);
-	proving = !(nat->flags & SLUICE_CONN_F_ESTABLISHED) && !(pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_RST));
-	if (!bits && !proving)
+	if (!bits)
 		return;
 	flow = forward_half(nat, &pkt->tuple);
-	if (proving && flow)
-		conn_establish(flow, nat);
-	if (bits) {
-		conn_mark(&nat->flags, &nat->closed_ns, bits, now);
-		if (flow)
-			conn_mark(&flow->flags, &flow->closed_ns, bits, now);
-	}
+	conn_mark(&nat->flags, &nat->closed_ns, bits, now);
+	if (flow)
+		conn_mark(&flow->flags, &flow->closed_ns, bits, now);
 }
 
 #endif /* SLUICE_CONN_H */

@@ -277,6 +277,24 @@ public sealed class ConnectionStateTests
     }
 
     [RootFact]
+    public void OnlyTheClientsAckOfTheSynAckProvesAHandshake()
+    {
+        // A backend answers a spoofed RST with a challenge ACK: its packets prove nothing.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
+        env.Apply(Service(80, L4Protocol.Tcp, ServiceMode.FullNat, "198.18.2.10"));
+        var sweeper = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, new ConnectionTimeouts()));
+        var a = new Conversation(env, ClientAddress(0), 50080, Vip, 80);
+        Assert.Equal(XdpAction.Redirect, a.Send(Tcp.Syn).Action);
+        Assert.True(a.IsForMe(a.Reply(Tcp.Syn | Tcp.Ack)));
+        Assert.True(a.IsForMe(a.Reply(Tcp.Ack))); // a challenge ACK, or any later backend segment
+        Assert.Equal(1L, env.Thread.Run(sweeper.HandshakesInProgress));
+        Assert.Equal(XdpAction.Redirect, a.Send(Tcp.Ack, BackendIsn + 2).Action); // not the SYN-ACK's number
+        Assert.Equal(1L, env.Thread.Run(sweeper.HandshakesInProgress));
+        Assert.Equal(XdpAction.Redirect, a.Send(Tcp.Ack, BackendIsn + 1).Action);
+        Assert.Equal(0L, env.Thread.Run(sweeper.HandshakesInProgress));
+    }
+
+    [RootFact]
     public void ChangingALiveServicesModeNeverSendsFromNowhereNorBreaksReplies()
     {
         // Item 7: a dnat flow has no SNAT binding; a fullnat flow's replies come to the SNAT address.

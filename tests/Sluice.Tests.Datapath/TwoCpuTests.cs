@@ -33,6 +33,28 @@ public sealed partial class TwoCpuTests
         return thread;
     }
 
+    /// <summary>
+    /// Round by round, CPUs 0 and 1 run the program on the same frame at the same moment
+    /// (a barrier before each run); <paramref name="record"/> gets (cpu, round, result).
+    /// </summary>
+    private static void RaceOnTwoCpus(DatapathEnvironment env, int rounds, Func<int, byte[]> frame, Action<int, int, TestRunResult>? record = null)
+    {
+        using var cpu0 = PinnedThread(env, 0);
+        using var cpu1 = PinnedThread(env, 1);
+        using var barrier = new Barrier(2);
+        void Run(NamespaceThread cpu, int side) => cpu.Run(() =>
+        {
+            for (var i = 0; i < rounds; i++)
+            {
+                var bytes = frame(i);
+                barrier.SignalAndWait();
+                var result = ProgramTestRun.Run(env.Datapath.ProgramFd, bytes, env.Ifindex["cl0"]);
+                record?.Invoke(side, i, result);
+            }
+        });
+        Task.WaitAll(Task.Run(() => Run(cpu0, 0)), Task.Run(() => Run(cpu1, 1)));
+    }
+
     private static DatapathEnvironment Environment(ushort portMax) => new(new DatapathOptions
     {
         MaxServices = 16, MaxBackends = 64, FlowTableSize = 65536, SnatPortMin = 40000, SnatPortMax = portMax, SnatProbes = 32, FlowHashSeed = 7,
@@ -98,10 +120,7 @@ public sealed partial class TwoCpuTests
         Assert.True(System.Environment.ProcessorCount >= 2, "needs two CPUs");
         using var env = Environment(65000);
         env.Apply(new ServiceSpec(Vip, 80, L4Protocol.Tcp, [new BackendSpec(IPAddress.Parse("198.18.2.10"), 8080)]));
-        using var cpu0 = PinnedThread(env, 0);
-        using var cpu1 = PinnedThread(env, 1);
         const int rounds = 1000;
-        using var barrier = new Barrier(2);
         byte[] Segment(int i, byte flags) => PacketBuilder.Build(new PacketSpec
         {
             SourceMac = DatapathEnvironment.ClientMac, DestinationMac = DatapathEnvironment.Cl0Mac,
@@ -114,16 +133,7 @@ public sealed partial class TwoCpuTests
             env.Send(Segment(i, 0x04), "cl0"); // ...and reset: closed, its next SYN replaces it
         }
 
-        void Reopen(NamespaceThread cpu) => cpu.Run(() =>
-        {
-            for (var i = 0; i < rounds; i++)
-            {
-                var frame = Segment(i, 0x02);
-                barrier.SignalAndWait();
-                ProgramTestRun.Run(env.Datapath.ProgramFd, frame, env.Ifindex["cl0"]);
-            }
-        });
-        Task.WaitAll(Task.Run(() => Reopen(cpu0)), Task.Run(() => Reopen(cpu1)));
+        RaceOnTwoCpus(env, rounds, i => Segment(i, 0x02)); // both reopen it at once
 
         // One connection per client, each reopened once; only the closed ones' reverse halves
         // are orphans (a CPU that lost the replace claimed no port), and the budget counts
@@ -143,25 +153,13 @@ public sealed partial class TwoCpuTests
         Assert.True(System.Environment.ProcessorCount >= 2, "needs two CPUs");
         using var env = Environment(65000);
         env.Apply(new ServiceSpec(Vip, 5000, L4Protocol.Udp, [new BackendSpec(IPAddress.Parse("198.18.2.10"), 5000)]));
-        using var cpu0 = PinnedThread(env, 0);
-        using var cpu1 = PinnedThread(env, 1);
         const int rounds = 2000;
-        using var barrier = new Barrier(2);
         var ports = new ushort[2, rounds];
-
-        void Race(NamespaceThread cpu, int side) => cpu.Run(() =>
+        RaceOnTwoCpus(env, rounds, i => Datagram(new IPAddress([198, 19, (byte)(2 + i / 250), (byte)(1 + i % 250)]), 20000), (side, i, result) =>
         {
-            for (var i = 0; i < rounds; i++)
-            {
-                var frame = Datagram(new IPAddress([198, 19, (byte)(2 + i / 250), (byte)(1 + i % 250)]), 20000);
-                barrier.SignalAndWait();
-                var result = ProgramTestRun.Run(env.Datapath.ProgramFd, frame, env.Ifindex["cl0"]);
-                Assert.Equal(XdpAction.Redirect, result.Action);
-                ports[side, i] = WireView.Of(result.Output).SourcePort;
-            }
+            Assert.Equal(XdpAction.Redirect, result.Action);
+            ports[side, i] = WireView.Of(result.Output).SourcePort;
         });
-
-        Task.WaitAll(Task.Run(() => Race(cpu0, 0)), Task.Run(() => Race(cpu1, 1)));
         for (var i = 0; i < rounds; i++)
         {
             Assert.Equal(ports[0, i], ports[1, i]); // the loser used the winner's binding

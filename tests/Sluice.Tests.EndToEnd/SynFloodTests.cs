@@ -106,7 +106,8 @@ public sealed class SynFloodTests(ITestOutputHelper output)
             var floodOpened = Counter(datapath, DatapathCounter.FlowNew) - newBefore;
             var otherDrops = OtherDrops(datapath).Select((d, i) => d - otherDropsBefore[i]).ToArray();
             var vethDrops = long.Parse(network.Client.Exec("cat", "/sys/class/net/c0/statistics/tx_dropped").Trim()) - vethDropsBefore;
-            var peak = sweeps.StopWatching();
+            // Sweeps still running when the flood ended may have let more of it in: count them too.
+            var peak = await sweeps.StopWatchingAfterTwoMoreSweeps();
             output.WriteLine($"seed {seed}: {sent} SYNs sent in {flood.Elapsed.TotalMilliseconds:F0} ms; veth drops {vethDrops}; " +
                 $"HandshakeLimit drops {floodDrops}; connections opened {floodOpened}; other drops " +
                 $"[{string.Join(", ", otherDrops.Select((d, i) => (d, i)).Where(x => x.d > 0).Select(x => $"{(DropReason)x.i}={x.d}"))}]; " +
@@ -203,12 +204,13 @@ public sealed class SynFloodTests(ITestOutputHelper output)
 
         public void Add(SweepResult result)
         {
+            Interlocked.Increment(ref sweepsSeen);
             lock (gate)
             {
                 if (watching)
                 {
                     peak = (Math.Max(peak.HandshakesInProgress, result.HandshakesInProgress), Math.Max(peak.Connections, result.Connections.Count),
-                        peak.SweptUnproven + result.Expired[ExpiryReason.Idle]);
+                        peak.SweptUnproven + result.HandshakesFreed);
                 }
             }
         }
@@ -222,8 +224,12 @@ public sealed class SynFloodTests(ITestOutputHelper output)
             }
         }
 
-        public (long HandshakesInProgress, int Connections, int SweptUnproven) StopWatching()
+        private int sweepsSeen;
+
+        public async Task<(long HandshakesInProgress, int Connections, int SweptUnproven)> StopWatchingAfterTwoMoreSweeps()
         {
+            var seen = Volatile.Read(ref sweepsSeen);
+            await Poll.Until(() => Volatile.Read(ref sweepsSeen) >= seen + 2, "two more sweeps", TimeSpan.FromSeconds(10));
             lock (gate)
             {
                 watching = false;

@@ -18,8 +18,12 @@ public enum ExpiryReason
 }
 
 /// <summary>One sweep: what the snapshot held, what went, the budget in use after it.</summary>
-public sealed record SweepResult(IReadOnlyList<Connection> Connections, IReadOnlyDictionary<ExpiryReason, int> Expired, long HandshakesInProgress, TimeSpan Duration)
+public sealed record SweepResult(
+    IReadOnlyList<Connection> Connections, IReadOnlyDictionary<ExpiryReason, int> Expired, long HandshakesInProgress, TimeSpan Duration)
 {
+    /// <summary>Unproven TCP connections this sweep deleted: room it made in the handshake budget.</summary>
+    public int HandshakesFreed { get; init; }
+
     public int TotalExpired => Expired.Values.Sum();
 
     /// <summary>Connections of the snapshot by (state, "tcp" or "udp").</summary>
@@ -61,12 +65,14 @@ public sealed class ConnectionSweeper
     public SweepResult Sweep(ulong nowNs)
     {
         var clock = Stopwatch.StartNew();
+        var inProgressBefore = HandshakesInProgress();
         var snapshot = ConnectionTable.Read(maps.Flows, maps.Nat);
-        var inProgressAtSnapshot = HandshakesInProgress();
+        var inProgressAfter = HandshakesInProgress();
         var services = maps.Services.ReadAll().ToDictionary(e => e.Key, e => e.Value);
         var backends = new Dictionary<uint, BackendEntry?>();
         var expired = Enum.GetValues<ExpiryReason>().ToDictionary(r => r, _ => 0);
         var sweptBefore = swept;
+        var freed = 0;
         try
         {
             foreach (var connection in snapshot.Connections)
@@ -74,11 +80,11 @@ public sealed class ConnectionSweeper
                 if (ReasonToExpire(connection, nowNs, services, backends) is not null &&
                     Reread(connection) is { } current && ReasonToExpire(current, nowNs, services, backends) is { } reason)
                 {
-                    Delete(current, reason, expired);
+                    freed += Delete(current, reason, expired);
                 }
             }
             DeleteOrphans(snapshot, nowNs, expired);
-            CorrectHandshakeCount(snapshot, inProgressAtSnapshot);
+            CorrectHandshakeCount(snapshot, inProgressBefore, inProgressAfter);
         }
         finally
         {
@@ -87,7 +93,7 @@ public sealed class ConnectionSweeper
                 maps.Handshakes.Update((uint)HandshakeCounter.Swept, swept);
             }
         }
-        return new SweepResult(snapshot.Connections, expired, HandshakesInProgress(), clock.Elapsed);
+        return new SweepResult(snapshot.Connections, expired, HandshakesInProgress(), clock.Elapsed) { HandshakesFreed = freed };
     }
 
     /// <summary>TCP connections still in their handshake, as the datapath's budget sees them.</summary>
@@ -107,21 +113,24 @@ public sealed class ConnectionSweeper
         return connection with { Forward = flow, Reverse = reverse };
     }
 
-    private void Delete(Connection connection, ExpiryReason reason, Dictionary<ExpiryReason, int> expired)
+    /// <summary>Returns 1 if what it took was an unproven handshake, else 0.</summary>
+    private int Delete(Connection connection, ExpiryReason reason, Dictionary<ExpiryReason, int> expired)
     {
         if (!maps.Flows.TryTake(connection.Client, out var taken))
         {
-            return;
+            return 0;
         }
+        var unproven = 0;
         // Whatever was taken leaves the handshake budget if it was in it: a newer connection
         // that took the key in the last microseconds too (its reverse half is then an orphan).
         if (connection.Client.Protocol == Tcp && !taken.Flags.HasFlag(ConnectionFlags.Established))
         {
             swept++;
+            unproven = 1;
         }
         if (!SameIdentity(taken, connection.Forward))
         {
-            return;
+            return unproven;
         }
         if (connection.Reverse is not null && maps.Nat.TryTake(connection.ReplyKey, out var half) &&
             !Connection.SameConnection(connection.Client, taken, connection.ReplyKey, half))
@@ -129,6 +138,7 @@ public sealed class ConnectionSweeper
             maps.Nat.TryInsert(connection.ReplyKey, half); // a newer connection's (dnat takes the key over)
         }
         expired[reason]++;
+        return unproven;
     }
 
     /// <summary>
@@ -172,14 +182,19 @@ public sealed class ConnectionSweeper
 
     /// <summary>
     /// The budget's count is opened minus proven minus deleted, kept by two writers; a lost
-    /// race can leave it off by one. Each sweep compares it with the unproven connections the
-    /// snapshot holds; a difference of the same sign three sweeps running is corrected by the
-    /// smallest of the three, so a count never drifts for good.
+    /// race can leave it off by one. The snapshot's unproven connections are compared with the
+    /// count read before and after it (connections open while the tables are read): only a
+    /// count above both readings, or below both, is evidence of drift. Evidence of the same sign
+    /// three sweeps running is corrected by the smallest of the three, so a count never drifts
+    /// for good and a flood in progress is never mistaken for drift.
     /// </summary>
-    private void CorrectHandshakeCount(ConnectionSnapshot snapshot, long inProgressAtSnapshot)
+    private void CorrectHandshakeCount(ConnectionSnapshot snapshot, long countBefore, long countAfter)
     {
         var unproven = snapshot.Connections.Count(c => c.Client.Protocol == Tcp && !c.Forward.Flags.HasFlag(ConnectionFlags.Established));
-        drifts.Enqueue(inProgressAtSnapshot - unproven);
+        var drift = Math.Min(countBefore, countAfter) > unproven ? Math.Min(countBefore, countAfter) - unproven
+            : Math.Max(countBefore, countAfter) < unproven ? Math.Max(countBefore, countAfter) - unproven
+            : 0;
+        drifts.Enqueue(drift);
         if (drifts.Count > 3)
         {
             drifts.Dequeue();

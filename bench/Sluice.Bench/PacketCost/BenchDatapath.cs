@@ -93,8 +93,8 @@ public sealed class BenchDatapath : IDisposable
     }
 
     /// <summary>
-    /// Opens a connection with <paramref name="syn"/> and proves its handshake the way a
-    /// backend does (its SYN-ACK, then an ACK), so timed packets take the established path.
+    /// Opens a connection with <paramref name="syn"/> and proves its handshake (the backend's
+    /// SYN-ACK, the client's ACK of it), so timed packets take the established path.
     /// </summary>
     public void Establish(byte[] syn, BpfMap<uint, BenchFrame> frameMap)
     {
@@ -108,18 +108,22 @@ public sealed class BenchDatapath : IDisposable
         }
         var fullNat = flow.Mode == ServiceMode.FullNat;
         var plain = Datapath.FindProgramFd("bench_plain");
-        foreach (var flags in new byte[] { 0x12, 0x10 })
+        var synAck = PacketBuilder.Build(new PacketSpec
         {
-            var reply = PacketBuilder.Build(new PacketSpec
-            {
-                SourceMac = [0x02, 0, 0, 0, 0x02, 0xbb], DestinationMac = [0x02, 0, 0, 0, 0x02, 0x01],
-                Source = flow.BackendAddress.ToIPAddress(), SourcePort = flow.BackendPort.ToHost(),
-                Destination = fullNat ? flow.SnatAddress.ToIPAddress() : client.Source,
-                DestinationPort = fullNat ? flow.SnatPort.ToHost() : client.SourcePort,
-                TcpFlags = flags, TcpSequence = 5000, TcpAcknowledgement = 1001,
-            });
-            ProgramTestRun.Run(plain, reply, BackendInterface);
-        }
+            SourceMac = [0x02, 0, 0, 0, 0x02, 0xbb], DestinationMac = [0x02, 0, 0, 0, 0x02, 0x01],
+            Source = flow.BackendAddress.ToIPAddress(), SourcePort = flow.BackendPort.ToHost(),
+            Destination = fullNat ? flow.SnatAddress.ToIPAddress() : client.Source,
+            DestinationPort = fullNat ? flow.SnatPort.ToHost() : client.SourcePort,
+            TcpFlags = 0x12, TcpSequence = 5000, TcpAcknowledgement = client.Sequence + 1,
+        });
+        ProgramTestRun.Run(plain, synAck, BackendInterface);
+        var ack = PacketBuilder.Build(new PacketSpec
+        {
+            SourceMac = [0x02, 0, 0, 0, 0x01, 0xaa], DestinationMac = [0x02, 0, 0, 0, 0x01, 0x01],
+            Source = client.Source, SourcePort = client.SourcePort, Destination = client.Destination, DestinationPort = client.DestinationPort,
+            TcpFlags = 0x10, TcpSequence = client.Sequence + 1, TcpAcknowledgement = 5001,
+        });
+        ProgramTestRun.Run(plain, ack, ClientInterface);
         if (!Datapath.Flows.TryLookup(key, out flow) || !flow.Flags.HasFlag(ConnectionFlags.Established))
         {
             throw new InvalidOperationException("the connection's handshake was not proven");
