@@ -18,7 +18,7 @@
 #include <linux/types.h>
 
 /* Bumped when a map layout changes; it is part of every pinned map's name. */
-#define SLUICE_ABI_VERSION 3
+#define SLUICE_ABI_VERSION 4
 
 /* Upper bound on SNAT addresses a fullnat service may use (power of two). */
 #define SLUICE_MAX_SNAT_ADDRESSES 16
@@ -106,11 +106,11 @@ struct sluice_tuple {
 };
 
 /*
- * Connection state (docs/connection-state.md). One connection is two entries created
- * together: the forward entry (flows, keyed by the client's tuple) and the reverse
- * entry (nat, keyed by the reply tuple; for fullnat its key is the SNAT port claim).
- * Neither map evicts: only the control plane's sweeper deletes expired connections,
- * forward entry first, so a port is never free while either direction is.
+ * Connection state (docs/connection-state.md). A fullnat connection is two entries created
+ * together: the forward entry (flows, keyed by the client's tuple) and the reverse entry
+ * (nat, keyed by the reply tuple: the SNAT port claim). A dnat connection is its forward
+ * entry alone. Neither map evicts: only the control plane's sweeper deletes expired
+ * connections, forward entry first, so a port is never free while either direction is.
  */
 enum sluice_conn_flags {
 	SLUICE_CONN_F_ESTABLISHED = 1 << 0, /* TCP: handshake proven */
@@ -127,7 +127,8 @@ enum sluice_conn_flags {
 
 /* flows: client -> VIP tuple -> the connection, as the forward path needs it. The fields
  * before flags are its binding, written once at creation; the forward path copies them as
- * one block (balancer.h), so keep them first. */
+ * one block (balancer.h), so keep them first. A dnat connection is this entry alone (its
+ * replies find it through reply_vips); a fullnat one also has a reverse half in nat. */
 struct sluice_flow {
 	__be32 backend_address; /* the backend chosen, as it was: its id may be reused */
 	__be16 backend_port;
@@ -139,13 +140,14 @@ struct sluice_flow {
 	__be16 snat_port;       /* fullnat only, else zero */
 	__u16 pad2;
 	__u32 flags;            /* enum sluice_conn_flags; updated atomically */
-	__u32 pad3;
+	__be32 backend_isn;     /* dnat, TCP: the backend's SYN-ACK sequence (fullnat: in nat) */
 	__u64 created_ns;       /* bpf_ktime_get_coarse_ns(); the connection's identity */
 	__u64 last_seen_ns;     /* a client packet, within SLUICE_FLOW_TOUCH_NS */
 	__u64 closed_ns;        /* when both FINs or a RST were first seen here, else 0 */
+	__u64 reply_seen_ns;    /* dnat: a backend packet, within SLUICE_FLOW_TOUCH_NS (fullnat: in nat) */
 };
 
-/* nat: reply tuple (backend -> SNAT address or client) -> the same connection. */
+/* nat: reply tuple (backend -> SNAT address:port) -> the same fullnat connection. */
 struct sluice_nat {
 	__be32 saddr;       /* the VIP */
 	__be32 daddr;       /* the client */
@@ -158,6 +160,31 @@ struct sluice_nat {
 	__u64 created_ns;   /* equal to the forward entry's */
 	__u64 last_seen_ns; /* a backend packet, within SLUICE_FLOW_TOUCH_NS */
 	__u64 closed_ns;
+};
+
+/* Upper bound on dnat services one backend (address, port, protocol) may serve: its
+ * replies name no VIP, so each is tried in turn (reply_vips). */
+#define SLUICE_MAX_REPLY_VIPS 8
+
+/* reply_vips key: a backend as its replies show it. */
+struct sluice_endpoint {
+	__be32 address;
+	__be16 port;
+	__u8 protocol;
+	__u8 pad; /* always zero */
+};
+
+/* reply_vips value: the VIP:ports of the dnat services the backend serves. A dnat reply
+ * (backend -> client) is the connection client -> one of these VIPs; the flow entry
+ * that names this backend tells which. Written by the control plane only. */
+struct sluice_reply_vips {
+	__u32 count;
+	__u32 pad;
+	struct {
+		__be32 vip;
+		__be16 port;
+		__u16 pad;
+	} vips[SLUICE_MAX_REPLY_VIPS];
 };
 
 /* handshakes: two counters whose difference is the number of TCP connections still

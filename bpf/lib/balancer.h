@@ -18,7 +18,7 @@
 
 static __always_inline struct sluice_backend *backend_by_id(__u32 id)
 {
-	struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v3, &id);
+	struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v4, &id);
 
 	if (!backend || !(backend->flags & SLUICE_BACKEND_F_PRESENT))
 		return 0;
@@ -47,8 +47,76 @@ static __always_inline int is_bare_syn(const struct packet *pkt)
 }
 
 /*
- * Open a connection: Maglev picks the backend, then the reverse half is inserted (for
- * fullnat under a claimed SNAT port), then the forward half. @replacing is the closed
+ * dnat replies (backend -> client) name no VIP: they find their connection by trying the
+ * VIPs the backend serves (reply_vips). Returns the connection client -> VIP whose entry
+ * names this backend, with its key in @client, or NULL.
+ */
+static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct sluice_tuple *reply,
+								  struct sluice_tuple *client)
+{
+	struct sluice_endpoint endpoint = {};
+	struct sluice_reply_vips *vips;
+	struct sluice_flow *flow;
+	__u32 i;
+
+	endpoint.address = reply->saddr;
+	endpoint.port = reply->sport;
+	endpoint.protocol = reply->protocol;
+	vips = bpf_map_lookup_elem(&sluice_reply_vips_v4, &endpoint);
+	if (!vips)
+		return 0;
+	client->saddr = reply->daddr;
+	client->sport = reply->dport;
+	client->protocol = reply->protocol;
+	for (i = 0; i < SLUICE_MAX_REPLY_VIPS; i++) {
+		if (i >= vips->count)
+			break;
+		client->daddr = vips->vips[i].vip;
+		client->dport = vips->vips[i].port;
+		flow = bpf_map_lookup_elem(&sluice_flows_v4, client);
+		if (flow && flow->mode == SLUICE_MODE_DNAT && flow->backend_address == reply->saddr &&
+		    flow->backend_port == reply->sport)
+			return flow;
+	}
+	return 0;
+}
+
+/* A new dnat connection whose replies could not be told from those of a live connection of
+ * the same client port to another VIP on the same backend: refused (rare; the client
+ * retries from another port). */
+static __always_inline int dnat_replies_ambiguous(const struct sluice_tuple *client, const struct sluice_flow *flow)
+{
+	struct sluice_endpoint endpoint = {};
+	struct sluice_tuple other = {};
+	struct sluice_reply_vips *vips;
+	struct sluice_flow *held;
+	__u32 i;
+
+	endpoint.address = flow->backend_address;
+	endpoint.port = flow->backend_port;
+	endpoint.protocol = client->protocol;
+	vips = bpf_map_lookup_elem(&sluice_reply_vips_v4, &endpoint);
+	if (!vips || vips->count <= 1)
+		return 0;
+	other = *client;
+	for (i = 0; i < SLUICE_MAX_REPLY_VIPS; i++) {
+		if (i >= vips->count)
+			break;
+		if (vips->vips[i].vip == client->daddr && vips->vips[i].port == client->dport)
+			continue;
+		other.daddr = vips->vips[i].vip;
+		other.dport = vips->vips[i].port;
+		held = bpf_map_lookup_elem(&sluice_flows_v4, &other);
+		if (held && held->mode == SLUICE_MODE_DNAT && held->backend_address == flow->backend_address &&
+		    held->backend_port == flow->backend_port && !conn_is_closed(held->flags))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Open a connection: Maglev picks the backend; for fullnat the reverse half is inserted
+ * under a claimed SNAT port; then the forward half (a dnat connection's one entry). @replacing is the closed
  * or stale forward half this connection takes the key of (its flags as they were when this
  * CPU marked it REPLACED), else NULL. On success *flow holds the connection as recorded
  * (possibly another CPU's, if it opened the same one first).
@@ -59,13 +127,13 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 {
 	const struct sluice_tuple *client = &pkt->tuple;
 	int is_tcp = client->protocol == IPPROTO_TCP;
+	int is_fullnat = service->mode == SLUICE_MODE_FULLNAT;
 	__s64 picked;
 	struct sluice_flow *winner;
 	struct sluice_backend *backend;
 	struct sluice_nat reverse = {};
 	struct sluice_tuple reply = {};
 	enum sluice_drop_reason reason;
-	struct sluice_nat *held;
 	long rc;
 
 	if (tables_recently_full(now))
@@ -86,55 +154,44 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 	flow->service_id = service->id;
 	flow->created_ns = now;
 	flow->last_seen_ns = now;
-	reverse.saddr = client->daddr;
-	reverse.daddr = client->saddr;
-	reverse.sport = client->dport;
-	reverse.dport = client->sport;
-	reverse.service_id = service->id;
-	reverse.backend_id = flow->backend_id;
-	reverse.created_ns = now;
-	reverse.last_seen_ns = now;
-
-	if (service->mode == SLUICE_MODE_FULLNAT) {
+	if (is_fullnat) {
+		reverse.saddr = client->daddr;
+		reverse.daddr = client->saddr;
+		reverse.sport = client->dport;
+		reverse.dport = client->sport;
+		reverse.service_id = service->id;
+		reverse.backend_id = flow->backend_id;
+		reverse.created_ns = now;
+		reverse.last_seen_ns = now;
 		reason = snat_claim(client, flow, &reverse, pkt->tcp_seq);
 		if (reason != SLUICE_DROP_NONE)
 			return reason;
-	} else {
-		/* dnat: the reply comes from the backend straight to the client, so the key names
-		 * no VIP. It is taken over only from an earlier connection of this same client
-		 * tuple (replaced, or an orphan of it); held for another VIP (the same client port
-		 * to another VIP on the same backend), it is refused. */
-		reply_key_of(flow, client, &reply);
-		rc = bpf_map_update_elem(&sluice_nat_v3, &reply, &reverse, BPF_NOEXIST);
-		if (rc == -EEXIST && replacing) {
-			held = bpf_map_lookup_elem(&sluice_nat_v3, &reply);
-			if (held && held->saddr == client->daddr && held->sport == client->dport)
-				rc = bpf_map_update_elem(&sluice_nat_v3, &reply, &reverse, BPF_EXIST);
-		}
-		if (rc != 0)
-			return rc == -E2BIG ? SLUICE_DROP_CONNECTION_TABLE_FULL : SLUICE_DROP_FLOW_INSERT_FAILED;
+	} else if (dnat_replies_ambiguous(client, flow)) {
+		return SLUICE_DROP_FLOW_INSERT_FAILED;
 	}
 	reply_key_of(flow, client, &reply);
 	if (replacing) {
-		/* Replaced whole (readers see the old or the new). The old reverse half stays
-		 * until the sweeper frees it: the backend may still send the old connection's
-		 * last segments. An unproven old handshake leaves the budget once replaced. */
-		rc = bpf_map_update_elem(&sluice_flows_v3, client, flow, BPF_ANY);
+		/* Replaced whole (readers see the old or the new). A fullnat connection's old
+		 * reverse half stays until the sweeper frees it: the backend may still send the
+		 * old connection's last segments. An unproven old handshake leaves the budget
+		 * once replaced. */
+		rc = bpf_map_update_elem(&sluice_flows_v4, client, flow, BPF_ANY);
 		if (rc != 0) {
-			if (flow->mode == SLUICE_MODE_FULLNAT)
-				bpf_map_delete_elem(&sluice_nat_v3, &reply);
+			if (is_fullnat)
+				bpf_map_delete_elem(&sluice_nat_v4, &reply);
 			return rc == -E2BIG ? SLUICE_DROP_CONNECTION_TABLE_FULL : SLUICE_DROP_FLOW_INSERT_FAILED;
 		}
 		if (is_tcp && !(replaced_flags & SLUICE_CONN_F_ESTABLISHED))
 			handshake_add(-1);
 		count(SLUICE_CTR_FLOW_REPLACED);
-	} else if ((rc = bpf_map_update_elem(&sluice_flows_v3, client, flow, BPF_NOEXIST)) != 0) {
+	} else if ((rc = bpf_map_update_elem(&sluice_flows_v4, client, flow, BPF_NOEXIST)) != 0) {
 		/* Another CPU opened this connection first (or the table is full): give back
 		 * what we claimed and use the winner's. */
-		bpf_map_delete_elem(&sluice_nat_v3, &reply);
+		if (is_fullnat)
+			bpf_map_delete_elem(&sluice_nat_v4, &reply);
 		if (rc == -E2BIG)
 			return SLUICE_DROP_CONNECTION_TABLE_FULL;
-		winner = bpf_map_lookup_elem(&sluice_flows_v3, client);
+		winner = bpf_map_lookup_elem(&sluice_flows_v4, client);
 		if (!winner)
 			return SLUICE_DROP_FLOW_INSERT_FAILED;
 		backend = connection_backend(winner, service);
@@ -195,7 +252,7 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 
-	existing = bpf_map_lookup_elem(&sluice_flows_v3, &pkt->tuple);
+	existing = bpf_map_lookup_elem(&sluice_flows_v4, &pkt->tuple);
 	if (existing) {
 		backend = connection_backend(existing, service);
 		/* A bare SYN on a closed connection is a new one reusing the client port. */
@@ -237,8 +294,8 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	count(SLUICE_CTR_FLOW_NEW);
 
 forward:
-	count_traffic(&sluice_service_stats_v3, service->id, pkt->frame_len, is_new, 0);
-	count_traffic(&sluice_backend_stats_v3, flow->backend_id, pkt->frame_len, is_new, 0);
+	count_traffic(&sluice_service_stats_v4, service->id, pkt->frame_len, is_new, 0);
+	count_traffic(&sluice_backend_stats_v4, flow->backend_id, pkt->frame_len, is_new, 0);
 	if (flow->mode == SLUICE_MODE_FULLNAT)
 		rewrite_tuple(pkt, flow->snat_address, flow->backend_address, flow->snat_port, flow->backend_port);
 	else
@@ -247,6 +304,21 @@ forward:
 	return forward_to_backend(ctx, pkt, backend, now);
 }
 
+/* A dnat reply: back to the client from the VIP:port it connected to. */
+static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packet *pkt, struct sluice_flow *flow,
+						const struct sluice_tuple *client)
+{
+	if (pkt->ip->ttl <= 1)
+		return drop(SLUICE_DROP_TTL_EXCEEDED);
+	count(SLUICE_CTR_REPLY_NAT);
+	conn_on_dnat_reply(flow, pkt, bpf_ktime_get_coarse_ns());
+	count_traffic(&sluice_service_stats_v4, flow->service_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_backend_stats_v4, flow->backend_id, pkt->frame_len, 0, 1);
+	rewrite_tuple(pkt, client->daddr, client->saddr, client->dport, client->sport);
+	return forward(ctx, pkt);
+}
+
+/* A fullnat reply: back to the client from the VIP:port, as its reverse half records. */
 static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pkt,
 					   struct sluice_nat *nat)
 {
@@ -254,8 +326,8 @@ static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pk
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 	count(SLUICE_CTR_REPLY_NAT);
 	conn_on_reply(nat, pkt, bpf_ktime_get_coarse_ns());
-	count_traffic(&sluice_service_stats_v3, nat->service_id, pkt->frame_len, 0, 1);
-	count_traffic(&sluice_backend_stats_v3, nat->backend_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_service_stats_v4, nat->service_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_backend_stats_v4, nat->backend_id, pkt->frame_len, 0, 1);
 	rewrite_tuple(pkt, nat->saddr, nat->daddr, nat->sport, nat->dport);
 	return forward(ctx, pkt);
 }

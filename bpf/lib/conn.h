@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * A connection's state, kept in its two halves (docs/connection-state.md):
- * the forward half in sluice_flows_v3, written by client packets, and the reverse
- * half in sluice_nat_v3, written by backend packets. Each direction refreshes only
- * its own half on the hot path; the rare transitions (a FIN, a RST, the handshake
- * proven) are written into both, atomically, so either half knows the whole state.
- * The halves share created_ns: it tells a connection from a later one on the same key.
+ * A connection's state (docs/connection-state.md). fullnat: two halves, the forward half
+ * in sluice_flows_v4, written by client packets, and the reverse half in sluice_nat_v4,
+ * written by backend packets. Each direction refreshes only its own half on the hot path;
+ * the rare transitions (a FIN, a RST, the handshake proven) are written into both,
+ * atomically, so either half knows the whole state. The halves share created_ns: it
+ * tells a connection from a later one on the same key. dnat: one entry in flows, which
+ * both directions write (its replies find it through sluice_reply_vips_v4).
  */
 #ifndef SLUICE_CONN_H
 #define SLUICE_CONN_H
@@ -50,15 +51,17 @@ static __always_inline void client_key_of(const struct sluice_nat *nat, __u8 pro
 	client->protocol = protocol;
 }
 
-/* The other half of the same connection, or NULL (deleted, or its key now names a later
- * one). Same connection: the same creation time and the same client tuple. */
+/* The other half of the same fullnat connection, or NULL (dnat, deleted, or its key now
+ * names a later one). Same connection: the same creation time and the same client tuple. */
 static __always_inline struct sluice_nat *reverse_half(const struct sluice_flow *flow, const struct sluice_tuple *client)
 {
 	struct sluice_tuple reply = {};
 	struct sluice_nat *nat;
 
+	if (flow->mode != SLUICE_MODE_FULLNAT)
+		return 0;
 	reply_key_of(flow, client, &reply);
-	nat = bpf_map_lookup_elem(&sluice_nat_v3, &reply);
+	nat = bpf_map_lookup_elem(&sluice_nat_v4, &reply);
 	if (!nat || nat->created_ns != flow->created_ns || nat->daddr != client->saddr || nat->dport != client->sport ||
 	    nat->saddr != client->daddr || nat->sport != client->dport)
 		return 0;
@@ -72,7 +75,7 @@ static __always_inline struct sluice_flow *forward_half(const struct sluice_nat 
 	struct sluice_flow *flow;
 
 	client_key_of(nat, protocol, &client);
-	flow = bpf_map_lookup_elem(&sluice_flows_v3, &client);
+	flow = bpf_map_lookup_elem(&sluice_flows_v4, &client);
 	if (!flow || flow->created_ns != nat->created_ns)
 		return 0;
 	/* The forward half must name this very reverse half (a newer connection of the same
@@ -87,7 +90,7 @@ static __always_inline struct sluice_flow *forward_half(const struct sluice_nat 
 /* The handshake budget: opened-by-datapath minus swept-by-control-plane. */
 static __always_inline __s64 *handshake_counter(__u32 which)
 {
-	return bpf_map_lookup_elem(&sluice_handshakes_v3, &which);
+	return bpf_map_lookup_elem(&sluice_handshakes_v4, &which);
 }
 
 static __always_inline int handshake_budget_left(void)
@@ -115,7 +118,7 @@ static __always_inline __u64 *table_full_since(void)
 {
 	__u32 zero = 0;
 
-	return bpf_map_lookup_elem(&sluice_table_full_v3, &zero);
+	return bpf_map_lookup_elem(&sluice_table_full_v4, &zero);
 }
 
 static __always_inline int tables_recently_full(__u64 now)
@@ -165,7 +168,7 @@ static __always_inline __u32 close_bits(const struct packet *pkt, __u32 fin_bit)
 }
 
 /* The TCP handshake is proven: it leaves the handshake budget once, whichever CPU
- * proves it first. */
+ * proves it first. @nat: the reverse half, NULL for dnat. */
 static __always_inline void conn_establish(struct sluice_flow *flow, struct sluice_nat *nat)
 {
 	__u32 before = conn_set_flags(&flow->flags, SLUICE_CONN_F_ESTABLISHED);
@@ -174,7 +177,15 @@ static __always_inline void conn_establish(struct sluice_flow *flow, struct slui
 		handshake_add(-1);
 		count(SLUICE_CTR_HANDSHAKE_PROVEN);
 	}
-	conn_set_flags(&nat->flags, SLUICE_CONN_F_ESTABLISHED);
+	if (nat)
+		conn_set_flags(&nat->flags, SLUICE_CONN_F_ESTABLISHED);
+}
+
+/* Whether a client's ACK proves the handshake: it acknowledges exactly the backend's
+ * SYN-ACK, recorded (with REPLIED) in @reply_flags / @isn. */
+static __always_inline int conn_ack_proves(const struct packet *pkt, __u32 reply_flags, __be32 isn)
+{
+	return (reply_flags & SLUICE_CONN_F_REPLIED) && bpf_ntohl(pkt->tcp_ack_seq) == bpf_ntohl(isn) + 1;
 }
 
 /*
@@ -198,9 +209,16 @@ static __always_inline void conn_on_client_packet(struct sluice_flow *flow, cons
 		  (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_RST | TCP_FLAG_ACK)) == TCP_FLAG_ACK;
 	if (!bits && !proving)
 		return;
+	if (flow->mode != SLUICE_MODE_FULLNAT) {
+		/* dnat: one entry holds both directions. */
+		if (proving && conn_ack_proves(pkt, flow->flags, flow->backend_isn))
+			conn_establish(flow, 0);
+		if (bits)
+			conn_mark(&flow->flags, &flow->closed_ns, bits, now);
+		return;
+	}
 	nat = reverse_half(flow, &pkt->tuple);
-	if (proving && nat && (nat->flags & SLUICE_CONN_F_REPLIED) &&
-	    bpf_ntohl(pkt->tcp_ack_seq) == bpf_ntohl(nat->backend_isn) + 1)
+	if (proving && nat && conn_ack_proves(pkt, nat->flags, nat->backend_isn))
 		conn_establish(flow, nat);
 	if (bits) {
 		conn_mark(&flow->flags, &flow->closed_ns, bits, now);
@@ -209,35 +227,51 @@ static __always_inline void conn_on_client_packet(struct sluice_flow *flow, cons
 	}
 }
 
-/* A backend packet on its connection: refresh, record its SYN-ACK, and a FIN or RST in both halves. */
-static __always_inline void conn_on_reply(struct sluice_nat *nat, const struct packet *pkt, __u64 now)
+/*
+ * A backend packet on the record of the backend's direction (a fullnat reverse half, or a
+ * dnat connection's one entry): refresh, record its SYN-ACK. Returns its FIN/RST as flags.
+ */
+static __always_inline __u32 conn_backend_side(__u32 *flags, __be32 *isn, __u64 *seen, const struct packet *pkt, __u64 now)
 {
-	struct sluice_flow *flow;
-	__u32 bits;
-
 	/* Before the handshake is proven only the client keeps a TCP connection alive: a
 	 * backend retransmitting its SYN-ACK to a spoofed source must not. */
-	if (now - nat->last_seen_ns > SLUICE_FLOW_TOUCH_NS &&
-	    (pkt->tuple.protocol != IPPROTO_TCP || (nat->flags & SLUICE_CONN_F_ESTABLISHED)))
-		nat->last_seen_ns = now;
+	if (now - *seen > SLUICE_FLOW_TOUCH_NS && (pkt->tuple.protocol != IPPROTO_TCP || (*flags & SLUICE_CONN_F_ESTABLISHED)))
+		*seen = now;
 	/* TCP: only the SYN-ACK counts as the answer (and gives the ISN the client's ACK is
 	 * checked against); UDP: any datagram back. */
-	if (!(nat->flags & SLUICE_CONN_F_REPLIED)) {
+	if (!(*flags & SLUICE_CONN_F_REPLIED)) {
 		if (pkt->tuple.protocol != IPPROTO_TCP) {
-			conn_set_flags(&nat->flags, SLUICE_CONN_F_REPLIED);
+			conn_set_flags(flags, SLUICE_CONN_F_REPLIED);
 		} else if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK)) {
-			nat->backend_isn = pkt->tcp_seq;
-			conn_set_flags(&nat->flags, SLUICE_CONN_F_REPLIED);
+			*isn = pkt->tcp_seq;
+			conn_set_flags(flags, SLUICE_CONN_F_REPLIED);
 		}
 	}
 	if (pkt->tuple.protocol != IPPROTO_TCP)
-		return;
-	bits = close_bits(pkt, SLUICE_CONN_F_BACKEND_FIN);
+		return 0;
+	return close_bits(pkt, SLUICE_CONN_F_BACKEND_FIN);
+}
+
+/* A backend packet on a fullnat connection: its reverse half, and a FIN or RST in both halves. */
+static __always_inline void conn_on_reply(struct sluice_nat *nat, const struct packet *pkt, __u64 now)
+{
+	struct sluice_flow *flow;
+	__u32 bits = conn_backend_side(&nat->flags, &nat->backend_isn, &nat->last_seen_ns, pkt, now);
+
 	if (!bits)
 		return;
 	flow = forward_half(nat, &pkt->tuple);
 	conn_mark(&nat->flags, &nat->closed_ns, bits, now);
 	if (flow)
+		conn_mark(&flow->flags, &flow->closed_ns, bits, now);
+}
+
+/* A backend packet on a dnat connection: its one entry. */
+static __always_inline void conn_on_dnat_reply(struct sluice_flow *flow, const struct packet *pkt, __u64 now)
+{
+	__u32 bits = conn_backend_side(&flow->flags, &flow->backend_isn, &flow->reply_seen_ns, pkt, now);
+
+	if (bits)
 		conn_mark(&flow->flags, &flow->closed_ns, bits, now);
 }
 

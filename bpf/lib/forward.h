@@ -63,7 +63,7 @@ static __always_inline int resolve_next_hop(struct xdp_md *ctx, struct packet *p
 	}
 
 	if (fib.ifindex != ctx->ingress_ifindex &&
-	    !bpf_map_lookup_elem(&sluice_tx_ports_v3, &fib.ifindex)) {
+	    !bpf_map_lookup_elem(&sluice_tx_ports_v4, &fib.ifindex)) {
 		count(SLUICE_CTR_PASS_EGRESS_NOT_ATTACHED);
 		return XDP_PASS;
 	}
@@ -85,7 +85,7 @@ static __always_inline int transmit(struct xdp_md *ctx, struct packet *pkt,
 		return XDP_TX;
 	}
 	count(SLUICE_CTR_REDIRECTED);
-	return bpf_redirect_map(&sluice_tx_ports_v3, next_hop->ifindex, XDP_PASS);
+	return bpf_redirect_map(&sluice_tx_ports_v4, next_hop->ifindex, XDP_PASS);
 }
 
 static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt)

@@ -32,7 +32,7 @@ static __always_inline __s64 maglev_pick(__u32 service_id, __u32 hash)
 {
 	__u32 slot = 0;
 	__u32 *table_size, *backend_id;
-	void *table = bpf_map_lookup_elem(&sluice_maglev_v3, &service_id);
+	void *table = bpf_map_lookup_elem(&sluice_maglev_v4, &service_id);
 
 	if (!table)
 		return -1;

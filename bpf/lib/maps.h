@@ -3,7 +3,7 @@
  * Every map of the datapath. Sizes here are defaults: the control plane
  * resizes them before load (bpf_map__set_max_entries) from its options.
  * The control plane pins each map under its pin directory by its name, so
- * a restarted daemon adopts them; the _v2 suffix is SLUICE_ABI_VERSION.
+ * a restarted daemon adopts them; the _v4 suffix is SLUICE_ABI_VERSION.
  */
 #ifndef SLUICE_MAPS_H
 #define SLUICE_MAPS_H
@@ -19,7 +19,7 @@ struct {
 	__type(key, struct sluice_service_key);
 	__type(value, struct sluice_service);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-} sluice_services_v3 SEC(".maps");
+} sluice_services_v4 SEC(".maps");
 
 /* VIP -> number of services on it; tells "VIP, wrong port" from "not ours". */
 struct {
@@ -28,7 +28,7 @@ struct {
 	__type(key, __be32);
 	__type(value, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-} sluice_vips_v3 SEC(".maps");
+} sluice_vips_v4 SEC(".maps");
 
 /* Template of a service's Maglev table: slot 0 holds the table size M,
  * slots 1..M backend ids. BPF_F_INNER_MAP lets every service have its own M,
@@ -47,7 +47,7 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__array(values, struct sluice_maglev_table);
-} sluice_maglev_v3 SEC(".maps");
+} sluice_maglev_v4 SEC(".maps");
 
 /* backend id -> backend. */
 struct {
@@ -55,7 +55,7 @@ struct {
 	__uint(max_entries, 262144);
 	__type(key, __u32);
 	__type(value, struct sluice_backend);
-} sluice_backends_v3 SEC(".maps");
+} sluice_backends_v4 SEC(".maps");
 
 /* client->VIP tuple -> the connection's forward half (backend, SNAT binding, state).
  * A plain hash, not an LRU: a full table refuses new connections instead of
@@ -65,17 +65,27 @@ struct {
 	__uint(max_entries, 1048576);
 	__type(key, struct sluice_tuple);
 	__type(value, struct sluice_flow);
-} sluice_flows_v3 SEC(".maps");
+} sluice_flows_v4 SEC(".maps");
 
-/* reply tuple -> the connection's reverse half (original VIP/client, state). For
- * fullnat its key is the SNAT port claim: inserted with BPF_NOEXIST, deleted only
- * by the sweeper after the forward half. */
+/* reply tuple -> a fullnat connection's reverse half (original VIP/client, state). Its
+ * key is the SNAT port claim: inserted with BPF_NOEXIST, deleted only by the sweeper
+ * after the forward half. dnat connections have no entry here (see reply_vips). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1048576);
 	__type(key, struct sluice_tuple);
 	__type(value, struct sluice_nat);
-} sluice_nat_v3 SEC(".maps");
+} sluice_nat_v4 SEC(".maps");
+
+/* backend endpoint -> the VIPs of the dnat services it serves: how a dnat reply finds
+ * its connection's one entry in flows (client -> VIP) without a reverse entry of its own. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct sluice_endpoint);
+	__type(value, struct sluice_reply_vips);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sluice_reply_vips_v4 SEC(".maps");
 
 /* Connections in their TCP handshake, as two counters (enum sluice_handshake_counter). */
 struct {
@@ -83,7 +93,7 @@ struct {
 	__uint(max_entries, SLUICE_HANDSHAKES_MAX);
 	__type(key, __u32);
 	__type(value, __s64);
-} sluice_handshakes_v3 SEC(".maps");
+} sluice_handshakes_v4 SEC(".maps");
 
 /* Per CPU: when a connection table last refused this CPU an insert (coarse ns). Not
  * pinned: a hint that may start afresh with every load. */
@@ -92,7 +102,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
-} sluice_table_full_v3 SEC(".maps");
+} sluice_table_full_v4 SEC(".maps");
 
 /* Runtime settings (one entry). */
 struct {
@@ -100,7 +110,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct sluice_config);
-} sluice_config_v3 SEC(".maps");
+} sluice_config_v4 SEC(".maps");
 
 /* ifindex -> ifindex of every interface we may redirect to. Not pinned: the
  * kernel adds BPF_F_RDONLY_PROG to devmaps, which libbpf 1.1 then takes for an
@@ -110,7 +120,7 @@ struct {
 	__uint(max_entries, 64);
 	__type(key, __u32);
 	__type(value, __u32);
-} sluice_tx_ports_v3 SEC(".maps");
+} sluice_tx_ports_v4 SEC(".maps");
 
 /* Global counters, indexed by enum sluice_counter. */
 struct {
@@ -118,7 +128,7 @@ struct {
 	__uint(max_entries, SLUICE_COUNTER_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} sluice_counters_v3 SEC(".maps");
+} sluice_counters_v4 SEC(".maps");
 
 /* Drops, indexed by enum sluice_drop_reason. */
 struct {
@@ -126,7 +136,7 @@ struct {
 	__uint(max_entries, SLUICE_DROP_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} sluice_drops_v3 SEC(".maps");
+} sluice_drops_v4 SEC(".maps");
 
 /* Traffic per service id. */
 struct {
@@ -134,7 +144,7 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct sluice_traffic_counters);
-} sluice_service_stats_v3 SEC(".maps");
+} sluice_service_stats_v4 SEC(".maps");
 
 /* Traffic per backend id. */
 struct {
@@ -142,6 +152,6 @@ struct {
 	__uint(max_entries, 262144);
 	__type(key, __u32);
 	__type(value, struct sluice_traffic_counters);
-} sluice_backend_stats_v3 SEC(".maps");
+} sluice_backend_stats_v4 SEC(".maps");
 
 #endif /* SLUICE_MAPS_H */

@@ -14,6 +14,8 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 	struct packet pkt = {};
 	struct sluice_service_key service_key = {};
 	const struct sluice_service *service;
+	struct sluice_tuple client = {};
+	struct sluice_flow *flow;
 	struct sluice_nat *nat;
 	enum l4_status status;
 	int pass_reason;
@@ -30,14 +32,17 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 		service_key.vip = pkt.tuple.daddr;
 		service_key.port = pkt.tuple.dport;
 		service_key.protocol = pkt.tuple.protocol;
-		service = bpf_map_lookup_elem(&sluice_services_v3, &service_key);
+		service = bpf_map_lookup_elem(&sluice_services_v4, &service_key);
 		if (service)
 			return balance_to_backend(ctx, &pkt, service);
-		nat = bpf_map_lookup_elem(&sluice_nat_v3, &pkt.tuple);
+		flow = dnat_connection_of_reply(&pkt.tuple, &client);
+		if (flow)
+			return dnat_reply_to_client(ctx, &pkt, flow, &client);
+		nat = bpf_map_lookup_elem(&sluice_nat_v4, &pkt.tuple);
 		if (nat)
 			return reply_to_client(ctx, &pkt, nat);
 	}
-	if (bpf_map_lookup_elem(&sluice_vips_v3, &pkt.tuple.daddr))
+	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt.tuple.daddr))
 		return drop(drop_reason_of(status));
 	count(SLUICE_CTR_PASS_NOT_SERVICE);
 	return XDP_PASS;

@@ -23,7 +23,7 @@ static __always_inline enum sluice_drop_reason
 snat_claim(const struct sluice_tuple *client, struct sluice_flow *flow, const struct sluice_nat *reverse, __u32 salt)
 {
 	__u32 zero = 0;
-	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v3, &zero);
+	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v4, &zero);
 	__u32 address_count, address_index, range, start, step, port, probes, i, hash;
 	struct sluice_tuple reply = {};
 	__be32 snat_address;
@@ -63,7 +63,7 @@ snat_claim(const struct sluice_tuple *client, struct sluice_flow *flow, const st
 		if (i >= probes)
 			break;
 		reply.dport = bpf_htons(load_config.snat_port_min + port);
-		rc = bpf_map_update_elem(&sluice_nat_v3, &reply, reverse, BPF_NOEXIST);
+		rc = bpf_map_update_elem(&sluice_nat_v4, &reply, reverse, BPF_NOEXIST);
 		if (rc == 0) {
 			flow->snat_address = snat_address;
 			flow->snat_port = reply.dport;

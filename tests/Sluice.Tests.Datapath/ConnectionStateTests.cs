@@ -227,6 +227,69 @@ public sealed class ConnectionStateTests
     }
 
     [RootFact]
+    public void ADnatConnectionIsOneEntryWhichBothDirectionsKeep()
+    {
+        // One map write per new dnat connection (the insert into a connection table is most of
+        // a new flow's cost): no reverse entry. Two VIPs share a backend; each client's replies
+        // still leave from the VIP it connected to, and the backend's FIN is recorded.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
+        var vip2 = IPAddress.Parse("198.18.100.9");
+        var first = Service(80, L4Protocol.Tcp, ServiceMode.Dnat, "198.18.2.10");
+        env.Apply(first);
+        env.Apply(new ServiceSpec(vip2, 80, L4Protocol.Tcp, first.Backends) { Mode = ServiceMode.Dnat });
+        var a = new Conversation(env, ClientAddress(0), 50070, Vip, 80);
+        var b = new Conversation(env, ClientAddress(1), 50071, vip2, 80);
+        Assert.True(a.Handshake());
+        Assert.True(b.Handshake());
+
+        Assert.Equal(2, env.Thread.Run(() => env.Datapath.Flows.Count()));
+        Assert.Equal(0, env.Thread.Run(() => env.Datapath.Nat.Count()));
+        Assert.True(a.IsForMe(a.Reply(Tcp.Ack | Tcp.Psh, "for A via the first VIP"u8.ToArray())));
+        Assert.True(b.IsForMe(b.Reply(Tcp.Ack | Tcp.Psh, "for B via the second VIP"u8.ToArray())));
+        Assert.True(b.IsForMe(b.Reply(Tcp.Fin | Tcp.Ack)));
+        var connections = env.Thread.Run(() => ConnectionTable.Read(env.Datapath.Flows, env.Datapath.Nat)).Connections;
+        var ofB = Assert.Single(connections, c => c.Client.DestinationAddress == Be32.From(vip2));
+        Assert.Equal(ConnectionState.HalfClosed, ofB.State);
+        Assert.True(ofB.Forward.ReplySeenNs > 0);
+        Assert.Equal(ConnectionState.Established, Assert.Single(connections, c => c.Client.DestinationAddress == Be32.From(Vip)).State);
+    }
+
+    [RootFact]
+    public void ReplyVipsFollowTheDnatServicesAndRefuseWhatTheyCannotHold()
+    {
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
+        Endpoint Of(string address) => new(Be32.From(IPAddress.Parse(address)), Be16.FromHost(8080), 6);
+        List<Be32> VipsOf(string address) => env.Thread.Run(() =>
+            env.Datapath.ReplyVips.TryLookup(Of(address), out var v) ? Enumerable.Range(0, (int)v.Count).Select(i => v[i].Vip).ToList() : []);
+        ServiceSpec At(int i, ServiceMode mode, params string[] backends) =>
+            new(IPAddress.Parse($"198.18.101.{i}"), 80, L4Protocol.Tcp, backends.Select(b => new BackendSpec(IPAddress.Parse(b), 8080)).ToList()) { Mode = mode };
+
+        env.Apply(At(1, ServiceMode.Dnat, "198.18.2.10", "198.18.2.11"));
+        env.Apply(At(2, ServiceMode.Dnat, "198.18.2.11"));
+        env.Apply(At(3, ServiceMode.FullNat, "198.18.2.11"));
+        Assert.Equal([Be32.From(IPAddress.Parse("198.18.101.1"))], VipsOf("198.18.2.10"));
+        Assert.Equal([Be32.From(IPAddress.Parse("198.18.101.1")), Be32.From(IPAddress.Parse("198.18.101.2"))], VipsOf("198.18.2.11"));
+
+        env.Apply(At(1, ServiceMode.FullNat, "198.18.2.10", "198.18.2.11")); // a mode change takes its VIP out
+        Assert.Empty(VipsOf("198.18.2.10"));
+        Assert.Equal([Be32.From(IPAddress.Parse("198.18.101.2"))], VipsOf("198.18.2.11"));
+
+        for (var i = 4; i < 4 + 7; i++)
+        {
+            env.Apply(At(i, ServiceMode.Dnat, "198.18.2.11")); // 8 in all: the most one backend may serve
+        }
+        var full = Assert.Throws<DatapathFullException>(() => env.Apply(At(20, ServiceMode.Dnat, "198.18.2.12", "198.18.2.11")));
+        Assert.Contains("198.18.2.11:8080/tcp", full.Message);
+        Assert.Equal(8, VipsOf("198.18.2.11").Count);
+        Assert.Empty(VipsOf("198.18.2.12")); // nothing of the refused service was programmed
+        Assert.False(env.Thread.Run(() => env.Datapath.Services.TryLookup(At(20, ServiceMode.Dnat).Key, out _)));
+
+        Assert.True(env.Thread.Run(() => env.Programmer.Remove(At(2, ServiceMode.Dnat).Key)));
+        Assert.Equal(7, VipsOf("198.18.2.11").Count);
+        Assert.DoesNotContain(Be32.From(IPAddress.Parse("198.18.101.2")), VipsOf("198.18.2.11"));
+    }
+
+    [RootFact]
     public void TheHandshakeCountHealsItselfFromTheSweepersRecount()
     {
         // Two writers keep the budget's count; a lost race could leave it off. Corrupt it on

@@ -33,14 +33,47 @@ public unsafe struct NextHop
     public ushort Pad;
 }
 
-/// <summary>struct sluice_flow: a connection's forward half, keyed by the client's tuple.</summary>
+/// <summary>struct sluice_flow: a connection's forward half, keyed by the client's tuple (a dnat
+/// connection's only entry: <c>BackendIsn</c> and <c>ReplySeenNs</c> are its backend direction's).</summary>
 [StructLayout(LayoutKind.Sequential)]
 public record struct FlowEntry(
     Be32 BackendAddress, Be16 BackendPort, ServiceMode Mode, byte Pad, uint BackendId, uint ServiceId,
-    Be32 SnatAddress, Be16 SnatPort, ushort Pad2, ConnectionFlags Flags, uint Pad3,
-    ulong CreatedNs, ulong LastSeenNs, ulong ClosedNs);
+    Be32 SnatAddress, Be16 SnatPort, ushort Pad2, ConnectionFlags Flags, Be32 BackendIsn,
+    ulong CreatedNs, ulong LastSeenNs, ulong ClosedNs, ulong ReplySeenNs = 0);
 
-/// <summary>struct sluice_nat: a connection's reverse half, keyed by the reply tuple.</summary>
+/// <summary>struct sluice_endpoint: a backend as its replies show it (key of reply_vips).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct Endpoint(Be32 Address, Be16 Port, byte Protocol, byte Pad = 0);
+
+/// <summary>struct sluice_reply_vips: the VIP:ports of the dnat services a backend serves.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct ReplyVips
+{
+    public const int Max = 8;
+
+    public uint Count;
+    public uint Pad;
+    public fixed uint Vips[Max * 2]; // Max × {__be32 vip; __be16 port; __u16 pad}
+
+    public static ReplyVips Of(IReadOnlyList<(Be32 Vip, Be16 Port)> vips)
+    {
+        if (vips.Count > Max)
+        {
+            throw new ArgumentException($"at most {Max} dnat services per backend", nameof(vips));
+        }
+        var value = new ReplyVips { Count = (uint)vips.Count };
+        for (var i = 0; i < vips.Count; i++)
+        {
+            value.Vips[2 * i] = vips[i].Vip.Raw;
+            value.Vips[2 * i + 1] = vips[i].Port.Raw;
+        }
+        return value;
+    }
+
+    public (Be32 Vip, Be16 Port) this[int index] => (new Be32(Vips[2 * index]), new Be16((ushort)Vips[2 * index + 1]));
+}
+
+/// <summary>struct sluice_nat: a fullnat connection's reverse half, keyed by the reply tuple.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public record struct NatEntry(
     Be32 SourceAddress, Be32 DestinationAddress, Be16 SourcePort, Be16 DestinationPort, uint ServiceId, uint BackendId,

@@ -17,8 +17,9 @@ public enum ConnectionState
 }
 
 /// <summary>
-/// One connection as the maps hold it: the forward half under the client's tuple and,
-/// when present, the reverse half under the reply tuple (same <c>CreatedNs</c>).
+/// One connection as the maps hold it: the forward half under the client's tuple and, for
+/// fullnat when present, the reverse half under the reply tuple (same <c>CreatedNs</c>).
+/// A dnat connection is its forward half alone, which both directions write.
 /// </summary>
 public readonly record struct Connection(Tuple5 Client, FlowEntry Forward, Tuple5 ReplyKey, NatEntry? Reverse)
 {
@@ -29,7 +30,7 @@ public readonly record struct Connection(Tuple5 Client, FlowEntry Forward, Tuple
     public ConnectionState State => StateOf(Client.Protocol, Flags);
 
     /// <summary>The last packet in either direction (as the datapath records it, within a second).</summary>
-    public ulong LastSeenNs => Math.Max(Math.Max(Forward.LastSeenNs, Forward.CreatedNs), Reverse?.LastSeenNs ?? 0);
+    public ulong LastSeenNs => Math.Max(Math.Max(Math.Max(Forward.LastSeenNs, Forward.CreatedNs), Forward.ReplySeenNs), Reverse?.LastSeenNs ?? 0);
 
     /// <summary>When the connection was first seen closed, or 0.</summary>
     public ulong ClosedNs => Math.Max(Forward.ClosedNs, Reverse?.ClosedNs ?? 0);
@@ -80,7 +81,8 @@ public readonly record struct Connection(Tuple5 Client, FlowEntry Forward, Tuple
     /// <summary>Still carrying traffic: not closed and not expired. A half-closed connection is live.</summary>
     public bool IsLive(ulong nowNs, ConnectionTimeouts timeouts) => State != ConnectionState.Closed && !IsExpired(nowNs, timeouts);
 
-    /// <summary>The reverse half's key of a forward half (bpf/lib/conn.h reply_key_of).</summary>
+    /// <summary>The reply tuple of a forward half (bpf/lib/conn.h reply_key_of): for fullnat its
+    /// reverse half's key; dnat replies carry it but have no entry of their own.</summary>
     public static Tuple5 ReplyKeyOf(Tuple5 client, FlowEntry flow) => flow.Mode == ServiceMode.FullNat
         ? new Tuple5(flow.BackendAddress, flow.SnatAddress, flow.BackendPort, flow.SnatPort, client.Protocol)
         : new Tuple5(flow.BackendAddress, client.SourceAddress, flow.BackendPort, client.SourcePort, client.Protocol);

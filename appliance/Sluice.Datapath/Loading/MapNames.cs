@@ -4,27 +4,28 @@ namespace Sluice.Datapath.Loading;
 public static class MapNames
 {
     /// <summary>SLUICE_ABI_VERSION: the suffix of every pinned map name.</summary>
-    public const int AbiVersion = 3;
+    public const int AbiVersion = 4;
 
-    public const string Services = "sluice_services_v3";
-    public const string Vips = "sluice_vips_v3";
-    public const string Maglev = "sluice_maglev_v3";
-    public const string Backends = "sluice_backends_v3";
-    public const string Flows = "sluice_flows_v3";
-    public const string Nat = "sluice_nat_v3";
-    public const string Config = "sluice_config_v3";
-    public const string Handshakes = "sluice_handshakes_v3";
-    public const string TxPorts = "sluice_tx_ports_v3";
-    public const string Counters = "sluice_counters_v3";
-    public const string Drops = "sluice_drops_v3";
-    public const string ServiceStats = "sluice_service_stats_v3";
-    public const string BackendStats = "sluice_backend_stats_v3";
+    public const string Services = "sluice_services_v4";
+    public const string Vips = "sluice_vips_v4";
+    public const string Maglev = "sluice_maglev_v4";
+    public const string Backends = "sluice_backends_v4";
+    public const string Flows = "sluice_flows_v4";
+    public const string Nat = "sluice_nat_v4";
+    public const string ReplyVips = "sluice_reply_vips_v4";
+    public const string Config = "sluice_config_v4";
+    public const string Handshakes = "sluice_handshakes_v4";
+    public const string TxPorts = "sluice_tx_ports_v4";
+    public const string Counters = "sluice_counters_v4";
+    public const string Drops = "sluice_drops_v4";
+    public const string ServiceStats = "sluice_service_stats_v4";
+    public const string BackendStats = "sluice_backend_stats_v4";
 
     /// <summary>The maps pinned under the pin directory. tx_ports is rebuilt at every load
     /// instead (libbpf 1.1 cannot reuse a pinned devmap).</summary>
     public static readonly IReadOnlyList<string> Pinned =
     [
-        Services, Vips, Maglev, Backends, Flows, Nat, Handshakes, Config, Counters, Drops, ServiceStats, BackendStats,
+        Services, Vips, Maglev, Backends, Flows, Nat, ReplyVips, Handshakes, Config, Counters, Drops, ServiceStats, BackendStats,
     ];
 
     public const string ProgramName = "sluice_xdp";

@@ -32,6 +32,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         Backends = new(MapNames.Backends, MapFd(MapNames.Backends));
         Flows = new(MapNames.Flows, MapFd(MapNames.Flows));
         Nat = new(MapNames.Nat, MapFd(MapNames.Nat));
+        ReplyVips = new(MapNames.ReplyVips, MapFd(MapNames.ReplyVips));
         Config = new(MapNames.Config, MapFd(MapNames.Config));
         Handshakes = new(MapNames.Handshakes, MapFd(MapNames.Handshakes));
         TxPorts = new(MapNames.TxPorts, MapFd(MapNames.TxPorts));
@@ -62,6 +63,9 @@ public sealed unsafe partial class XdpDatapath : IDisposable
     public BpfMap<Tuple5, FlowEntry> Flows { get; }
 
     public BpfMap<Tuple5, NatEntry> Nat { get; }
+
+    /// <summary>Backend endpoint -> the VIPs of the dnat services it serves (how dnat replies find their connection).</summary>
+    public BpfMap<Endpoint, ReplyVips> ReplyVips { get; }
 
     public BpfMap<uint, ConfigEntry> Config { get; }
 
@@ -134,6 +138,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
             [MapNames.ServiceStats] = options.MaxServices,
             [MapNames.Backends] = options.MaxBackends,
             [MapNames.BackendStats] = options.MaxBackends,
+            [MapNames.ReplyVips] = options.MaxBackends,
             [MapNames.Flows] = options.FlowTableSize,
             [MapNames.Nat] = options.NatTableSize ?? options.FlowTableSize,
         };

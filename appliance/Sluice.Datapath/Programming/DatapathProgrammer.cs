@@ -18,10 +18,12 @@ public sealed class DatapathProgrammer
     private readonly IdAllocator serviceIds;
     private readonly IdAllocator backendIds;
     private readonly Dictionary<ServiceKey, ProgrammedService> services = [];
+    private readonly ReplyVipTable replyVips;
 
     public DatapathProgrammer(XdpDatapath datapath)
     {
         this.datapath = datapath;
+        replyVips = new ReplyVipTable(datapath.ReplyVips);
         serviceIds = new IdAllocator(datapath.Options.MaxServices, "service slots (datapath.maxServices)");
         backendIds = new IdAllocator(datapath.Options.MaxBackends, "backend slots (datapath.maxBackends)");
         AdoptExisting();
@@ -52,6 +54,7 @@ public sealed class DatapathProgrammer
 
     private IReadOnlyList<ProgrammedService> ApplyChunk(ServiceSpec[] specs)
     {
+        replyVips.CheckRoom(specs);
         var prepared = new List<Prepared>(specs.Length);
         try
         {
@@ -139,6 +142,7 @@ public sealed class DatapathProgrammer
     {
         var (spec, previous, serviceId, ids, _, _) = prepared;
         var flags = spec.SourceAffinity ? ServiceFlags.SourceAffinity : ServiceFlags.None;
+        replyVips.Replace(previous?.Spec, spec); // before the service: its first replies need them
         datapath.Services.Update(spec.Key, new ServiceEntry(serviceId, spec.Mode, flags));
         if (previous is null)
         {
@@ -167,6 +171,7 @@ public sealed class DatapathProgrammer
             return false;
         }
         datapath.Services.Delete(key);
+        replyVips.Replace(service.Spec, null);
         RemoveVipReference(key.Vip);
         MaglevTableMap.Remove(datapath.MaglevFd, service.Id);
         foreach (var id in service.BackendIds.Values)
@@ -265,7 +270,9 @@ public sealed class DatapathProgrammer
                 SourceAffinity = entry.Flags.HasFlag(ServiceFlags.SourceAffinity),
             };
             services[key] = new ProgrammedService(entry.Id, service, ids);
+            replyVips.Replace(null, service);
         }
+        replyVips.RemoveUnknown();
     }
 }
 

@@ -35,7 +35,7 @@ public static class PacketCostBench
     {
         var started = DateTimeOffset.UtcNow;
         int[] serviceCounts = Environment.GetEnvironmentVariable("SLUICE_BENCH_SERVICES") is { } only ? [int.Parse(only)] : quick ? [1, 1_000] : [1, 1_000, 10_000, 100_000];
-        var repeat = quick ? 200_000 : 1_000_000;
+        var repeat = int.Parse(Environment.GetEnvironmentVariable("SLUICE_BENCH_REPEAT") ?? (quick ? "200000" : "1000000"));
         var rounds = quick ? 3 : 5;
         var measurements = new List<Measurement>();
         var notes = new List<string> { $"repeat {repeat:N0} per run, median of {rounds} runs; 64-byte TCP frames; 10 backends behind each measured service" };
@@ -101,6 +101,10 @@ public static class PacketCostBench
                 ("new flow fullnat, cold", 80, true, true), ("new flow dnat, cold", 81, true, true),
             })
             {
+                if (Environment.GetEnvironmentVariable("SLUICE_BENCH_CASE") is { } onlyCase && !name.Contains(onlyCase, StringComparison.Ordinal))
+                {
+                    continue; // profiling one case: the inner loop of a datapath change
+                }
                 var frame = Frame(port, tcpFlags: (byte)(newFlows ? 0x02 : 0x10));
                 if (!newFlows)
                 {
@@ -126,6 +130,7 @@ public static class PacketCostBench
             }
 
             // A full table refuses: new SYNs with every entry taken, each dropped as ConnectionTableFull.
+            if (Environment.GetEnvironmentVariable("SLUICE_BENCH_CASE") is not { } caseFilter || "new flow refused, table full".Contains(caseFilter, StringComparison.Ordinal))
             {
                 var frame = Frame(80, tcpFlags: 0x02);
                 bench.Thread.Run(() => bench.FillConnections(Frame(82, tcpFlags: 0, PacketBuilder.Udp), frameMap));

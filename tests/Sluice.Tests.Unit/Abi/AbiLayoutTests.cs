@@ -21,7 +21,9 @@ public sealed partial class AbiLayoutTests
         (typeof(ServiceEntry), "sluice_service", ["id", "mode", "flags", "pad"]),
         (typeof(BackendEntry), "sluice_backend", ["address", "port", "flags", "pad", "service_id", "pad2", "next_hop_ns", "next_hop"]),
         (typeof(Tuple5), "sluice_tuple", ["saddr", "daddr", "sport", "dport", "protocol", "pad[0]", "pad[1]", "pad[2]"]),
-        (typeof(FlowEntry), "sluice_flow", ["backend_address", "backend_port", "mode", "pad", "backend_id", "service_id", "snat_address", "snat_port", "pad2", "flags", "pad3", "created_ns", "last_seen_ns", "closed_ns"]),
+        (typeof(FlowEntry), "sluice_flow", ["backend_address", "backend_port", "mode", "pad", "backend_id", "service_id", "snat_address", "snat_port", "pad2", "flags", "backend_isn", "created_ns", "last_seen_ns", "closed_ns", "reply_seen_ns"]),
+        (typeof(Endpoint), "sluice_endpoint", ["address", "port", "protocol", "pad"]),
+        (typeof(ReplyVips), "sluice_reply_vips", ["count", "pad", "vips"]),
         (typeof(NextHop), "sluice_next_hop", ["ifindex", "ingress_ifindex", "dmac", "smac", "max_len", "pad"]),
         (typeof(NatEntry), "sluice_nat", ["saddr", "daddr", "sport", "dport", "service_id", "backend_id", "flags", "backend_isn", "created_ns", "last_seen_ns", "closed_ns"]),
         (typeof(ConfigEntry), "sluice_config", ["snat_address_count", "snat_addresses"]),
@@ -71,6 +73,7 @@ public sealed partial class AbiLayoutTests
         AddAssertion(source, $"SLUICE_DROP_SLOTS == {CounterSlots.Drops}", "drop slots");
         AddAssertion(source, $"SLUICE_MAX_SNAT_ADDRESSES == {ConfigEntry.MaxSnatAddresses}", "SNAT addresses");
         AddAssertion(source, $"SLUICE_MAX_SNAT_PROBES == {LoadConfig.MaxSnatProbes}", "SNAT probes");
+        AddAssertion(source, $"SLUICE_MAX_REPLY_VIPS == {ReplyVips.Max}", "dnat services per backend");
         AddAssertion(source, $"SLUICE_MODE_FULLNAT == {(int)ServiceMode.FullNat}", "fullnat");
         AddAssertion(source, $"SLUICE_MODE_DNAT == {(int)ServiceMode.Dnat}", "dnat");
         AddAssertion(source, $"SLUICE_SERVICE_F_SOURCE_AFFINITY == {(int)ServiceFlags.SourceAffinity}", "affinity flag");

@@ -38,6 +38,21 @@ public sealed class ConnectionStateTests
         Assert.False(Tcp(ConnectionFlags.Reset, ConnectionFlags.None, 1_000_000_000).IsLive(1_000_000_001, timeouts));
     }
 
+    [Fact]
+    public void ADnatConnectionIsKeptAliveByTheBackendAlone()
+    {
+        // A dnat connection is one entry: the backend's packets are recorded in ReplySeenNs.
+        var timeouts = new ConnectionTimeouts { TcpHalfClosed = TimeSpan.FromSeconds(600) };
+        var flow = new FlowEntry
+        {
+            Mode = ServiceMode.Dnat, Flags = ConnectionFlags.Established | ConnectionFlags.ClientFin, CreatedNs = 1,
+            LastSeenNs = 1_000_000_000, ReplySeenNs = 500_000_000_000,
+        };
+        var streaming = new Connection(Client, flow, Connection.ReplyKeyOf(Client, flow), null);
+        Assert.True(streaming.IsLive(1_000_000_000 + 700_000_000_000, timeouts)); // the client went quiet 700 s ago
+        Assert.False(streaming.IsLive(500_000_000_000 + 601_000_000_000, timeouts));
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
