@@ -110,6 +110,7 @@ int bench_new_flow_hot(struct xdp_md *ctx)
 {
 	struct sluice_tuple client = {}, reply = {};
 	struct sluice_flow *flow;
+	__u64 owner;
 	struct iphdr *ip;
 	__be16 *ports;
 
@@ -129,8 +130,12 @@ int bench_new_flow_hot(struct xdp_md *ctx)
 		reply_key_of(flow, &client, &reply);
 		if (client.protocol == IPPROTO_TCP && !(flow->flags & SLUICE_CONN_F_ESTABLISHED))
 			handshake_add(-1); /* as the sweeper would account for it */
-		if (flow->mode == SLUICE_MODE_FULLNAT)
-			bpf_map_delete_elem(&sluice_nat_v4, &reply);
+		if (flow->mode == SLUICE_MODE_FULLNAT) {
+			struct sluice_snat_slot *slot = snat_reverse_half(&reply, &owner);
+
+			if (slot)
+				snat_release(slot, owner);
+		}
 		bpf_map_delete_elem(&sluice_flows_v4, &client);
 	}
 	return sluice_process(ctx);

@@ -108,8 +108,8 @@ struct sluice_tuple {
 /*
  * Connection state (docs/connection-state.md). A fullnat connection is two entries created
  * together: the forward entry (flows, keyed by the client's tuple) and the reverse entry
- * (nat, keyed by the reply tuple: the SNAT port claim). A dnat connection is its forward
- * entry alone. Neither map evicts: only the control plane's sweeper deletes expired
+ * (a slot of snat, named by the reply tuple: the SNAT port claim). A dnat connection is its
+ * forward entry alone. Nothing evicts: only the control plane's sweeper deletes expired
  * connections, forward entry first, so a port is never free while either direction is.
  */
 enum sluice_conn_flags {
@@ -128,7 +128,7 @@ enum sluice_conn_flags {
 /* flows: client -> VIP tuple -> the connection, as the forward path needs it. The fields
  * before flags are its binding, written once at creation; the forward path copies them as
  * one block (balancer.h), so keep them first. A dnat connection is this entry alone (its
- * replies find it through reply_vips); a fullnat one also has a reverse half in nat. */
+ * replies find it through reply_vips); a fullnat one also has a reverse half in snat. */
 struct sluice_flow {
 	__be32 backend_address; /* the backend chosen, as it was: its id may be reused */
 	__be16 backend_port;
@@ -140,26 +140,40 @@ struct sluice_flow {
 	__be16 snat_port;       /* fullnat only, else zero */
 	__u16 pad2;
 	__u32 flags;            /* enum sluice_conn_flags; updated atomically */
-	__be32 backend_isn;     /* dnat, TCP: the backend's SYN-ACK sequence (fullnat: in nat) */
+	__be32 backend_isn;     /* dnat, TCP: the backend's SYN-ACK sequence (fullnat: in its slot) */
 	__u64 created_ns;       /* bpf_ktime_get_coarse_ns(); the connection's identity */
 	__u64 last_seen_ns;     /* a client packet, within SLUICE_FLOW_TOUCH_NS */
 	__u64 closed_ns;        /* when both FINs or a RST were first seen here, else 0 */
-	__u64 reply_seen_ns;    /* dnat: a backend packet, within SLUICE_FLOW_TOUCH_NS (fullnat: in nat) */
+	__u64 reply_seen_ns;    /* dnat: a backend packet, within SLUICE_FLOW_TOUCH_NS (fullnat: in its slot) */
 };
 
-/* nat: reply tuple (backend -> SNAT address:port) -> the same fullnat connection. */
-struct sluice_nat {
-	__be32 saddr;       /* the VIP */
-	__be32 daddr;       /* the client */
-	__be16 sport;       /* the VIP's port */
-	__be16 dport;       /* the client's port */
+/*
+ * snat: the reverse halves of fullnat connections, in an array of slots, one cache line each.
+ * A reply tuple (backend -> SNAT address:port) lives only in the slot its hash names
+ * (snat_slot_index), so claiming that slot (compare-and-swap of owner from 0) claims the SNAT
+ * port for that backend on every CPU at once; a taken slot sends the claimant on to its next
+ * port. owner is written last when claiming (after the fields) and is the only word anyone
+ * else writes: the control plane frees an expired slot by swapping owner from the
+ * connection's created_ns to 0 (the map is mmapable for that), so a free can never hit a
+ * newer connection. Sized at least twice the fullnat connections it holds, so a probe rarely
+ * finds its slot taken by another tuple.
+ */
+#define SLUICE_SLOT_WRITING 0xffffffffffffffffULL /* owner while a claimant fills the slot */
+#define SLUICE_SNAT_SLOT_SEED 0x5a175107U        /* the jhash seed of slot indices */
+
+struct sluice_snat_slot {
+	__u64 owner;            /* 0: free; SLUICE_SLOT_WRITING; else the connection's created_ns */
+	struct sluice_tuple key; /* the reply tuple: backend -> SNAT address:port */
+	__be32 saddr;           /* the VIP */
+	__be32 daddr;           /* the client */
+	__be16 sport;           /* the VIP's port */
+	__be16 dport;           /* the client's port */
+	__u32 flags;            /* enum sluice_conn_flags; updated atomically */
 	__u32 service_id;
 	__u32 backend_id;
-	__u32 flags;        /* enum sluice_conn_flags; updated atomically */
-	__be32 backend_isn; /* TCP: the sequence number of the backend's SYN-ACK */
-	__u64 created_ns;   /* equal to the forward entry's */
-	__u64 last_seen_ns; /* a backend packet, within SLUICE_FLOW_TOUCH_NS */
-	__u64 closed_ns;
+	__be32 backend_isn;     /* TCP: the sequence number of the backend's SYN-ACK */
+	__u32 pad;
+	__u64 last_seen_ns;     /* a backend packet, within SLUICE_FLOW_TOUCH_NS; or when it closed */
 };
 
 /* Upper bound on dnat services one backend (address, port, protocol) may serve: its
@@ -210,6 +224,8 @@ struct sluice_load_config {
 	__u16 snat_port_max;
 	__u32 snat_probes;    /* 1..SLUICE_MAX_SNAT_PROBES */
 	__u32 handshake_limit; /* TCP connections in their handshake at once (flood budget) */
+	__u32 snat_slot_mask;  /* slots in snat - 1 (a power of two) */
+	__u32 pad;
 	__u16 snat_strides[SLUICE_SNAT_STRIDES]; /* each coprime with the port range */
 };
 

@@ -131,8 +131,7 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 	__s64 picked;
 	struct sluice_flow *winner;
 	struct sluice_backend *backend;
-	struct sluice_nat reverse = {};
-	struct sluice_tuple reply = {};
+	struct sluice_snat_slot *claimed = 0;
 	enum sluice_drop_reason reason;
 	long rc;
 
@@ -155,21 +154,12 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 	flow->created_ns = now;
 	flow->last_seen_ns = now;
 	if (is_fullnat) {
-		reverse.saddr = client->daddr;
-		reverse.daddr = client->saddr;
-		reverse.sport = client->dport;
-		reverse.dport = client->sport;
-		reverse.service_id = service->id;
-		reverse.backend_id = flow->backend_id;
-		reverse.created_ns = now;
-		reverse.last_seen_ns = now;
-		reason = snat_claim(client, flow, &reverse, pkt->tcp_seq);
+		reason = snat_claim(client, flow, pkt->tcp_seq, now, &claimed);
 		if (reason != SLUICE_DROP_NONE)
 			return reason;
 	} else if (dnat_replies_ambiguous(client, flow)) {
 		return SLUICE_DROP_FLOW_INSERT_FAILED;
 	}
-	reply_key_of(flow, client, &reply);
 	if (replacing) {
 		/* Replaced whole (readers see the old or the new). A fullnat connection's old
 		 * reverse half stays until the sweeper frees it: the backend may still send the
@@ -177,8 +167,8 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 		 * once replaced. */
 		rc = bpf_map_update_elem(&sluice_flows_v4, client, flow, BPF_ANY);
 		if (rc != 0) {
-			if (is_fullnat)
-				bpf_map_delete_elem(&sluice_nat_v4, &reply);
+			if (claimed)
+				snat_release(claimed, now);
 			return rc == -E2BIG ? SLUICE_DROP_CONNECTION_TABLE_FULL : SLUICE_DROP_FLOW_INSERT_FAILED;
 		}
 		if (is_tcp && !(replaced_flags & SLUICE_CONN_F_ESTABLISHED))
@@ -187,8 +177,8 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 	} else if ((rc = bpf_map_update_elem(&sluice_flows_v4, client, flow, BPF_NOEXIST)) != 0) {
 		/* Another CPU opened this connection first (or the table is full): give back
 		 * what we claimed and use the winner's. */
-		if (is_fullnat)
-			bpf_map_delete_elem(&sluice_nat_v4, &reply);
+		if (claimed)
+			snat_release(claimed, now);
 		if (rc == -E2BIG)
 			return SLUICE_DROP_CONNECTION_TABLE_FULL;
 		winner = bpf_map_lookup_elem(&sluice_flows_v4, client);
@@ -320,15 +310,24 @@ static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packe
 
 /* A fullnat reply: back to the client from the VIP:port, as its reverse half records. */
 static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pkt,
-					   struct sluice_nat *nat)
+					   struct sluice_snat_slot *nat, __u64 owner)
 {
+	__be32 vip = nat->saddr, client = nat->daddr;
+	__be16 vip_port = nat->sport, client_port = nat->dport;
+	__u32 service_id = nat->service_id, backend_id = nat->backend_id;
+
+	/* The slot is still the connection whose key matched: it was not freed and claimed anew
+	 * while the fields were copied. */
+	asm volatile("" ::: "memory");
+	if (nat->owner != owner)
+		return drop(SLUICE_DROP_NO_CONNECTION);
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 	count(SLUICE_CTR_REPLY_NAT);
-	conn_on_reply(nat, pkt, bpf_ktime_get_coarse_ns());
-	count_traffic(&sluice_service_stats_v4, nat->service_id, pkt->frame_len, 0, 1);
-	count_traffic(&sluice_backend_stats_v4, nat->backend_id, pkt->frame_len, 0, 1);
-	rewrite_tuple(pkt, nat->saddr, nat->daddr, nat->sport, nat->dport);
+	conn_on_reply(nat, owner, pkt, bpf_ktime_get_coarse_ns());
+	count_traffic(&sluice_service_stats_v4, service_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_backend_stats_v4, backend_id, pkt->frame_len, 0, 1);
+	rewrite_tuple(pkt, vip, client, vip_port, client_port);
 	return forward(ctx, pkt);
 }
 

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * A connection's state (docs/connection-state.md). fullnat: two halves, the forward half
- * in sluice_flows_v4, written by client packets, and the reverse half in sluice_nat_v4,
- * written by backend packets. Each direction refreshes only its own half on the hot path;
+ * in sluice_flows_v4, written by client packets, and the reverse half in a slot of
+ * sluice_snat_v4, written by backend packets. Each direction refreshes only its own half on the hot path;
  * the rare transitions (a FIN, a RST, the handshake proven) are written into both,
- * atomically, so either half knows the whole state. The halves share created_ns: it
- * tells a connection from a later one on the same key. dnat: one entry in flows, which
+ * atomically, so either half knows the whole state. The forward half's created_ns is its
+ * slot's owner: it tells a connection from a later one on the same key. dnat: one entry in flows, which
  * both directions write (its replies find it through sluice_reply_vips_v4).
  */
 #ifndef SLUICE_CONN_H
@@ -14,6 +14,7 @@
 #include "counters.h"
 #include "maglev.h"
 #include "packet.h"
+#include "snat.h"
 
 #define SLUICE_CONN_F_BOTH_FINS (SLUICE_CONN_F_CLIENT_FIN | SLUICE_CONN_F_BACKEND_FIN)
 
@@ -42,7 +43,7 @@ static __always_inline void reply_key_of(const struct sluice_flow *flow, const s
 }
 
 /* The key of a reverse half's forward half. @client must be zeroed by the caller. */
-static __always_inline void client_key_of(const struct sluice_nat *nat, __u8 protocol, struct sluice_tuple *client)
+static __always_inline void client_key_of(const struct sluice_snat_slot *nat, __u8 protocol, struct sluice_tuple *client)
 {
 	client->saddr = nat->daddr;
 	client->daddr = nat->saddr;
@@ -53,22 +54,24 @@ static __always_inline void client_key_of(const struct sluice_nat *nat, __u8 pro
 
 /* The other half of the same fullnat connection, or NULL (dnat, deleted, or its key now
  * names a later one). Same connection: the same creation time and the same client tuple. */
-static __always_inline struct sluice_nat *reverse_half(const struct sluice_flow *flow, const struct sluice_tuple *client)
+static __always_inline struct sluice_snat_slot *reverse_half(const struct sluice_flow *flow, const struct sluice_tuple *client)
 {
 	struct sluice_tuple reply = {};
-	struct sluice_nat *nat;
+	struct sluice_snat_slot *nat;
+	__u64 owner;
 
 	if (flow->mode != SLUICE_MODE_FULLNAT)
 		return 0;
 	reply_key_of(flow, client, &reply);
-	nat = bpf_map_lookup_elem(&sluice_nat_v4, &reply);
-	if (!nat || nat->created_ns != flow->created_ns || nat->daddr != client->saddr || nat->dport != client->sport ||
+	nat = snat_reverse_half(&reply, &owner);
+	if (!nat || owner != flow->created_ns || nat->daddr != client->saddr || nat->dport != client->sport ||
 	    nat->saddr != client->daddr || nat->sport != client->dport)
 		return 0;
 	return nat;
 }
 
-static __always_inline struct sluice_flow *forward_half(const struct sluice_nat *nat, const struct sluice_tuple *nat_reply)
+static __always_inline struct sluice_flow *forward_half(const struct sluice_snat_slot *nat, __u64 owner,
+							 const struct sluice_tuple *nat_reply)
 {
 	__u8 protocol = nat_reply->protocol;
 	struct sluice_tuple client = {}, named = {};
@@ -76,7 +79,7 @@ static __always_inline struct sluice_flow *forward_half(const struct sluice_nat 
 
 	client_key_of(nat, protocol, &client);
 	flow = bpf_map_lookup_elem(&sluice_flows_v4, &client);
-	if (!flow || flow->created_ns != nat->created_ns)
+	if (!flow || flow->created_ns != owner)
 		return 0;
 	/* The forward half must name this very reverse half (a newer connection of the same
 	 * client, opened in the same coarse tick, has another SNAT port). */
@@ -169,7 +172,7 @@ static __always_inline __u32 close_bits(const struct packet *pkt, __u32 fin_bit)
 
 /* The TCP handshake is proven: it leaves the handshake budget once, whichever CPU
  * proves it first. @nat: the reverse half, NULL for dnat. */
-static __always_inline void conn_establish(struct sluice_flow *flow, struct sluice_nat *nat)
+static __always_inline void conn_establish(struct sluice_flow *flow, struct sluice_snat_slot *nat)
 {
 	__u32 before = conn_set_flags(&flow->flags, SLUICE_CONN_F_ESTABLISHED);
 
@@ -196,7 +199,7 @@ static __always_inline int conn_ack_proves(const struct packet *pkt, __u32 reply
  */
 static __always_inline void conn_on_client_packet(struct sluice_flow *flow, const struct packet *pkt, __u64 now)
 {
-	struct sluice_nat *nat;
+	struct sluice_snat_slot *nat;
 	__u32 bits;
 	int proving;
 
@@ -218,12 +221,15 @@ static __always_inline void conn_on_client_packet(struct sluice_flow *flow, cons
 		return;
 	}
 	nat = reverse_half(flow, &pkt->tuple);
+	/* Test the pointer itself below, not a flag clang derives from it: the verifier cannot
+	 * tell that such a flag and the pointer agree. */
+	asm volatile("" : "+r"(nat));
 	if (proving && nat && conn_ack_proves(pkt, nat->flags, nat->backend_isn))
 		conn_establish(flow, nat);
 	if (bits) {
 		conn_mark(&flow->flags, &flow->closed_ns, bits, now);
 		if (nat)
-			conn_mark(&nat->flags, &nat->closed_ns, bits, now);
+			conn_mark(&nat->flags, &nat->last_seen_ns, bits, now);
 	}
 }
 
@@ -253,15 +259,16 @@ static __always_inline __u32 conn_backend_side(__u32 *flags, __be32 *isn, __u64 
 }
 
 /* A backend packet on a fullnat connection: its reverse half, and a FIN or RST in both halves. */
-static __always_inline void conn_on_reply(struct sluice_nat *nat, const struct packet *pkt, __u64 now)
+static __always_inline void conn_on_reply(struct sluice_snat_slot *nat, __u64 owner, const struct packet *pkt, __u64 now)
 {
 	struct sluice_flow *flow;
 	__u32 bits = conn_backend_side(&nat->flags, &nat->backend_isn, &nat->last_seen_ns, pkt, now);
 
 	if (!bits)
 		return;
-	flow = forward_half(nat, &pkt->tuple);
-	conn_mark(&nat->flags, &nat->closed_ns, bits, now);
+	flow = forward_half(nat, owner, &pkt->tuple);
+	/* A slot has no closed_ns of its own: its last_seen_ns marks the close. */
+	conn_mark(&nat->flags, &nat->last_seen_ns, bits, now);
 	if (flow)
 		conn_mark(&flow->flags, &flow->closed_ns, bits, now);
 }

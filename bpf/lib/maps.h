@@ -67,15 +67,15 @@ struct {
 	__type(value, struct sluice_flow);
 } sluice_flows_v4 SEC(".maps");
 
-/* reply tuple -> a fullnat connection's reverse half (original VIP/client, state). Its
- * key is the SNAT port claim: inserted with BPF_NOEXIST, deleted only by the sweeper
- * after the forward half. dnat connections have no entry here (see reply_vips). */
+/* Slots of fullnat connections' reverse halves (struct sluice_snat_slot): index
+ * snat_slot_index(reply tuple). Mmapable: the control plane reads and frees slots in place. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1048576);
-	__type(key, struct sluice_tuple);
-	__type(value, struct sluice_nat);
-} sluice_nat_v4 SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2097152);
+	__type(key, __u32);
+	__type(value, struct sluice_snat_slot);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} sluice_snat_v4 SEC(".maps");
 
 /* backend endpoint -> the VIPs of the dnat services it serves: how a dnat reply finds
  * its connection's one entry in flows (client -> VIP) without a reverse entry of its own. */

@@ -16,8 +16,9 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 	const struct sluice_service *service;
 	struct sluice_tuple client = {};
 	struct sluice_flow *flow;
-	struct sluice_nat *nat;
+	struct sluice_snat_slot *nat;
 	enum l4_status status;
+	__u64 owner;
 	int pass_reason;
 
 	count(SLUICE_CTR_RECEIVED);
@@ -38,9 +39,9 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 		flow = dnat_connection_of_reply(&pkt.tuple, &client);
 		if (flow)
 			return dnat_reply_to_client(ctx, &pkt, flow, &client);
-		nat = bpf_map_lookup_elem(&sluice_nat_v4, &pkt.tuple);
+		nat = snat_reverse_half(&pkt.tuple, &owner);
 		if (nat)
-			return reply_to_client(ctx, &pkt, nat);
+			return reply_to_client(ctx, &pkt, nat, owner);
 	}
 	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt.tuple.daddr))
 		return drop(drop_reason_of(status));

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * SNAT binding for a new fullnat connection: pick an SNAT address, then probe ports
- * from a hashed start by a per-connection stride. A port is claimed by inserting the
- * connection's reverse half under its reply tuple with BPF_NOEXIST: exactly one CPU
- * can win a key, so two connections never share (SNAT address, port, backend). The
- * reply tuple includes the backend, so each (SNAT address, backend) pair has its own
- * port space. Ports come back only when the sweeper deletes an expired connection.
+ * SNAT binding for a new fullnat connection, and the slots that hold fullnat reverse halves
+ * (struct sluice_snat_slot in sluice_abi.h). Pick an SNAT address, then probe ports from a
+ * hashed start by a per-connection stride. A port is claimed by claiming a slot of the pair its
+ * reply tuple (backend -> SNAT address:port) hashes to, with a compare-and-swap of the slot's
+ * owner from 0, and no other claim of the tuple in the pair: so two connections never share
+ * (SNAT address, port, backend). A pair taken by other tuples sends the claimant on to its
+ * next port. Ports come back only when the sweeper frees an expired connection's slot.
  */
 #ifndef SLUICE_SNAT_H
 #define SLUICE_SNAT_H
@@ -16,18 +17,135 @@
 #define E2BIG 7
 #define EEXIST 17
 
-/* Returns SLUICE_DROP_NONE with flow->snat_* filled and @reverse inserted, else the
- * drop reason. @salt moves the start for a client that reuses its port (a SYN's
+/* The first slot of a reply tuple's pair: a tuple may live in either slot of its pair (two
+ * choices: a tuple whose first slot is taken by another still finds room). A fixed seed (a
+ * tool reading pinned maps needs no other); the ports in it are chosen by the seeded flow hash.
+ * Mirrored by SnatSlotTable.cs. */
+static __always_inline __u32 snat_pair_index(const struct sluice_tuple *reply)
+{
+	return jhash_3words(reply->saddr, reply->daddr, (((__u32)reply->sport << 16) | reply->dport) ^ reply->protocol,
+			    SLUICE_SNAT_SLOT_SEED) &
+	       load_config.snat_slot_mask & ~1U;
+}
+
+static __always_inline struct sluice_snat_slot *snat_slot_at(__u32 index)
+{
+	return bpf_map_lookup_elem(&sluice_snat_v4, &index);
+}
+
+static __always_inline int slot_holds(const struct sluice_snat_slot *slot, const struct sluice_tuple *reply)
+{
+	const __u64 *held = (const __u64 *)&slot->key, *wanted = (const __u64 *)reply;
+
+	return held[0] == wanted[0] && held[1] == wanted[1];
+}
+
+/* @slot, if it is live and holds @reply; *owner: its owner as read before the key. */
+static __always_inline struct sluice_snat_slot *slot_if_holds(struct sluice_snat_slot *slot,
+							      const struct sluice_tuple *reply, __u64 *owner)
+{
+	if (!slot)
+		return 0;
+	*owner = slot->owner;
+	if (*owner == 0 || *owner == SLUICE_SLOT_WRITING)
+		return 0;
+	asm volatile("" ::: "memory"); /* owner first, then the key (x86 keeps loads in order) */
+	if (!slot_holds(slot, reply))
+		return 0;
+	return slot;
+}
+
+/* The live reverse half under @reply, or NULL. *owner: the connection's created_ns as read
+ * before the fields (a caller that copies fields checks it again after: the slot may have been
+ * freed and claimed anew meanwhile). */
+static __always_inline struct sluice_snat_slot *snat_reverse_half(const struct sluice_tuple *reply, __u64 *owner)
+{
+	__u32 index = snat_pair_index(reply);
+	struct sluice_snat_slot *slot = slot_if_holds(snat_slot_at(index), reply, owner);
+
+	if (slot)
+		return slot;
+	return slot_if_holds(snat_slot_at(index | 1), reply, owner);
+}
+
+/* Gives back a slot this CPU claimed moments ago (the connection it was for did not open). */
+static __always_inline void snat_release(struct sluice_snat_slot *slot, __u64 created_ns)
+{
+	__sync_val_compare_and_swap(&slot->owner, created_ns, 0);
+}
+
+/* Whether the other slot of the pair holds @reply, or may be about to (being written): then
+ * @reply is taken, and claiming it in this slot too would give one port to two connections. */
+static __always_inline int pair_conflicts(const struct sluice_snat_slot *other, const struct sluice_tuple *reply)
+{
+	__u64 owner;
+
+	if (!other)
+		return 1;
+	owner = other->owner;
+	if (owner == SLUICE_SLOT_WRITING)
+		return 1;
+	asm volatile("" ::: "memory");
+	return owner != 0 && slot_holds(other, reply);
+}
+
+/* Claims a slot of @reply's pair for a new connection (client @client, opened at @now) and
+ * fills it. The compare-and-swap makes a slot one CPU's; checking the other slot after it
+ * (full barrier between) makes the tuple one connection's: of two CPUs claiming one tuple in
+ * both slots at once, each sees the other's and both give up. */
+static __always_inline struct sluice_snat_slot *snat_claim_slot(const struct sluice_tuple *reply,
+								const struct sluice_tuple *client,
+								const struct sluice_flow *flow, __u64 now)
+{
+	__u32 index = snat_pair_index(reply);
+	struct sluice_snat_slot *first = snat_slot_at(index), *second = snat_slot_at(index | 1), *slot;
+
+	if (!first || !second)
+		return 0;
+	if (first->owner == 0 && __sync_val_compare_and_swap(&first->owner, 0, SLUICE_SLOT_WRITING) == 0) {
+		slot = first;
+		if (pair_conflicts(second, reply)) {
+			__sync_lock_test_and_set(&first->owner, 0);
+			return 0;
+		}
+	} else if (second->owner == 0 && !pair_conflicts(first, reply) &&
+		   __sync_val_compare_and_swap(&second->owner, 0, SLUICE_SLOT_WRITING) == 0) {
+		slot = second;
+		if (pair_conflicts(first, reply)) {
+			__sync_lock_test_and_set(&second->owner, 0);
+			return 0;
+		}
+	} else {
+		return 0;
+	}
+	slot->key = *reply;
+	slot->saddr = client->daddr;
+	slot->daddr = client->saddr;
+	slot->sport = client->dport;
+	slot->dport = client->sport;
+	slot->flags = 0;
+	slot->service_id = flow->service_id;
+	slot->backend_id = flow->backend_id;
+	slot->backend_isn = 0;
+	slot->last_seen_ns = now;
+	/* Published last: a reader that sees the owner sees the fields. */
+	__sync_lock_test_and_set(&slot->owner, now);
+	return slot;
+}
+
+/* Returns SLUICE_DROP_NONE with flow->snat_* filled and *claimed the connection's slot, else
+ * the drop reason. @salt moves the start for a client that reuses its port (a SYN's
  * sequence number), so it does not walk the same ports again. */
 static __always_inline enum sluice_drop_reason
-snat_claim(const struct sluice_tuple *client, struct sluice_flow *flow, const struct sluice_nat *reverse, __u32 salt)
+snat_claim(const struct sluice_tuple *client, struct sluice_flow *flow, __u32 salt, __u64 now,
+	   struct sluice_snat_slot **claimed)
 {
 	__u32 zero = 0;
 	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v4, &zero);
 	__u32 address_count, address_index, range, start, step, port, probes, i, hash;
 	struct sluice_tuple reply = {};
+	struct sluice_snat_slot *slot;
 	__be32 snat_address;
-	long rc;
 
 	if (!config || config->snat_address_count == 0)
 		return SLUICE_DROP_NO_SNAT_ADDRESS;
@@ -63,14 +181,13 @@ snat_claim(const struct sluice_tuple *client, struct sluice_flow *flow, const st
 		if (i >= probes)
 			break;
 		reply.dport = bpf_htons(load_config.snat_port_min + port);
-		rc = bpf_map_update_elem(&sluice_nat_v4, &reply, reverse, BPF_NOEXIST);
-		if (rc == 0) {
+		slot = snat_claim_slot(&reply, client, flow, now);
+		if (slot) {
 			flow->snat_address = snat_address;
 			flow->snat_port = reply.dport;
+			*claimed = slot;
 			return SLUICE_DROP_NONE;
 		}
-		if (rc == -E2BIG)
-			return SLUICE_DROP_CONNECTION_TABLE_FULL;
 		count(SLUICE_CTR_SNAT_PROBE_COLLISION);
 		port += step;
 		if (port >= range)

@@ -290,6 +290,45 @@ public sealed class ConnectionStateTests
     }
 
     [RootFact]
+    public void AFullnatReplyTupleLivesInEitherSlotOfItsPairAndAFullPairRefusesOnlyItsOwnTuples()
+    {
+        // Reverse halves live in slots named by the reply tuple's hash, two to a pair. Three
+        // backend ports whose reply tuples (one SNAT port) share a pair: two fit, the third is
+        // refused until one of the two is freed; replies reach each one's own client.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40000, 1));
+        var slots = env.Thread.Run(() => env.Datapath.Nat.Slots);
+        var snat = Be32.From(DatapathEnvironment.SnatAddress);
+        var backend = IPAddress.Parse("198.18.2.10");
+        Tuple5 ReplyOf(ushort backendPort) => new(Be32.From(backend), snat, Be16.FromHost(backendPort), Be16.FromHost(40000), 6);
+        var wanted = SnatSlotTable.PairOf(ReplyOf(8080), slots);
+        var sharing = Enumerable.Range(8080, 65535 - 8080).Select(p => (ushort)p)
+            .Where(p => SnatSlotTable.PairOf(ReplyOf(p), slots) == wanted).Take(3).ToList();
+        Assert.Equal(3, sharing.Count);
+        var conversations = new List<Conversation>();
+        for (var i = 0; i < 3; i++)
+        {
+            var vip = IPAddress.Parse($"198.18.100.{20 + i}");
+            env.Apply(new ServiceSpec(vip, 80, L4Protocol.Tcp, [new BackendSpec(backend, sharing[i])]) { Mode = ServiceMode.FullNat });
+            conversations.Add(new Conversation(env, ClientAddress(i), (ushort)(50080 + i), vip, 80));
+        }
+        Assert.True(conversations[0].Handshake());
+        Assert.True(conversations[1].Handshake());
+        var exhausted = env.Drops(DropReason.SnatExhausted);
+        Assert.Equal(XdpAction.Drop, conversations[2].Send(Tcp.Syn).Action);
+        Assert.Equal(exhausted + 1, env.Drops(DropReason.SnatExhausted));
+        Assert.True(conversations[0].IsForMe(conversations[0].Reply(Tcp.Ack | Tcp.Psh, "first"u8.ToArray())));
+        Assert.True(conversations[1].IsForMe(conversations[1].Reply(Tcp.Ack | Tcp.Psh, "second"u8.ToArray())));
+        Assert.True(env.Thread.Run(() => env.Datapath.Nat.TryLookup(ReplyOf(sharing[1]), out _))); // C# finds what C placed
+
+        Assert.Equal(XdpAction.Redirect, conversations[0].Send(Tcp.Rst).Action);
+        var sweeper = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, new ConnectionTimeouts()));
+        Assert.Equal(1, env.Thread.Run(() => sweeper.Sweep(ConnectionTable.NowNs() + 10_000_000_000)).Expired[ExpiryReason.Closed]);
+        Assert.True(conversations[2].Handshake());
+        Assert.True(conversations[2].IsForMe(conversations[2].Reply(Tcp.Ack | Tcp.Psh, "third"u8.ToArray())));
+        Assert.True(conversations[1].IsForMe(conversations[1].Reply(Tcp.Ack | Tcp.Psh, "second, still"u8.ToArray())));
+    }
+
+    [RootFact]
     public void TheHandshakeCountHealsItselfFromTheSweepersRecount()
     {
         // Two writers keep the budget's count; a lost race could leave it off. Corrupt it on

@@ -241,12 +241,12 @@ public sealed class FlowBehaviourTests
         Assert.Equal(ConnectionFlags.Established | ConnectionFlags.BackendFin, FlowOf(env, syn).Flags);
         var nat = env.Thread.Run(() => env.Datapath.Nat.Entries().Single().Value);
         Assert.Equal(ConnectionFlags.Established | ConnectionFlags.BackendFin | ConnectionFlags.Replied, nat.Flags);
-        Assert.Equal(0UL, nat.ClosedNs);
+        Assert.Equal(0UL, FlowOf(env, syn).ClosedNs);
 
-        // The client's FIN closes it; both halves know when.
+        // The client's FIN closes it; both halves know (the forward half when).
         Assert.Equal(XdpAction.Redirect, c.Send(Conversation.Tcp.Fin | Conversation.Tcp.Ack, Conversation.BackendIsn + 2).Action);
         Assert.NotEqual(0UL, FlowOf(env, syn).ClosedNs);
-        Assert.NotEqual(0UL, env.Thread.Run(() => env.Datapath.Nat.Entries().Single().Value).ClosedNs);
+        Assert.Equal(ConnectionState.Closed, Connection.StateOf(6, env.Thread.Run(() => env.Datapath.Nat.Entries().Single().Value).Flags));
     }
 
     [RootFact]

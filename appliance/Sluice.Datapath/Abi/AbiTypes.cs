@@ -73,8 +73,36 @@ public unsafe struct ReplyVips
     public (Be32 Vip, Be16 Port) this[int index] => (new Be32(Vips[2 * index]), new Be16((ushort)Vips[2 * index + 1]));
 }
 
-/// <summary>struct sluice_nat: a fullnat connection's reverse half, keyed by the reply tuple.</summary>
+/// <summary>struct sluice_snat_slot: a fullnat connection's reverse half, in the slot its reply tuple hashes to.</summary>
 [StructLayout(LayoutKind.Sequential)]
+public struct SnatSlot
+{
+    /// <summary>SLUICE_SLOT_WRITING: the owner while a claimant fills the slot.</summary>
+    public const ulong Writing = ulong.MaxValue;
+
+    /// <summary>SLUICE_SNAT_SLOT_SEED.</summary>
+    public const uint IndexSeed = 0x5a175107;
+
+    public ulong Owner;
+    public Tuple5 Key;
+    public Be32 SourceAddress;
+    public Be32 DestinationAddress;
+    public Be16 SourcePort;
+    public Be16 DestinationPort;
+    public ConnectionFlags Flags;
+    public uint ServiceId;
+    public uint BackendId;
+    public Be32 BackendIsn;
+    public uint Pad;
+    public ulong LastSeenNs;
+
+    /// <summary>The reverse half as the connection model sees it (its owner is its creation time).</summary>
+    public readonly NatEntry ToEntry() => new(SourceAddress, DestinationAddress, SourcePort, DestinationPort, ServiceId, BackendId,
+        Flags, BackendIsn, Owner, LastSeenNs, 0);
+}
+
+/// <summary>A fullnat connection's reverse half as read from its slot (the VIP and client it
+/// translates back to, its state).</summary>
 public record struct NatEntry(
     Be32 SourceAddress, Be32 DestinationAddress, Be16 SourcePort, Be16 DestinationPort, uint ServiceId, uint BackendId,
     ConnectionFlags Flags, Be32 BackendIsn, ulong CreatedNs, ulong LastSeenNs, ulong ClosedNs);
@@ -121,6 +149,8 @@ public unsafe struct LoadConfig
     public ushort SnatPortMax;
     public uint SnatProbes;
     public uint HandshakeLimit;
+    public uint SnatSlotMask;
+    public uint Pad;
     public fixed ushort SnatStrides[SnatStrideCount];
 }
 

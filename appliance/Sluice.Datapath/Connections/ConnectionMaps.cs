@@ -9,7 +9,7 @@ namespace Sluice.Datapath.Connections;
 /// (a tool sweeping for a datapath no daemon runs).
 /// </summary>
 public sealed record ConnectionMaps(
-    BpfMap<Tuple5, FlowEntry> Flows, BpfMap<Tuple5, NatEntry> Nat, BpfMap<ServiceKey, ServiceEntry> Services,
+    BpfMap<Tuple5, FlowEntry> Flows, SnatSlotTable Nat, BpfMap<ServiceKey, ServiceEntry> Services,
     BpfMap<uint, BackendEntry> Backends, BpfMap<uint, long> Handshakes)
 {
     public static ConnectionMaps Of(XdpDatapath datapath) =>

@@ -132,10 +132,9 @@ public sealed class ConnectionSweeper
         {
             return unproven;
         }
-        if (connection.Reverse is not null && maps.Nat.TryTake(connection.ReplyKey, out var half) &&
-            !Connection.SameConnection(connection.Client, taken, connection.ReplyKey, half))
+        if (connection.Reverse is { } half)
         {
-            maps.Nat.TryInsert(connection.ReplyKey, half); // a newer connection's (dnat takes the key over)
+            maps.Nat.TryRelease(connection.ReplyKey, half.CreatedNs); // only if still this connection's
         }
         expired[reason]++;
         return unproven;
@@ -163,7 +162,7 @@ public sealed class ConnectionSweeper
             {
                 continue;
             }
-            if (maps.Nat.Delete(key))
+            if (maps.Nat.TryRelease(key, current.CreatedNs))
             {
                 orphans.Remove((key, half.CreatedNs));
                 expired[ExpiryReason.Orphan]++;

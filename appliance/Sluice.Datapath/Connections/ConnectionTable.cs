@@ -13,7 +13,7 @@ public static class ConnectionTable
     /// names (same key, same CreatedNs) is an orphan: the forward half was replaced by a
     /// newer connection, or (briefly) is still being created.
     /// </summary>
-    public static ConnectionSnapshot Read(BpfMap<Tuple5, FlowEntry> flows, BpfMap<Tuple5, NatEntry> nat)
+    public static ConnectionSnapshot Read(BpfMap<Tuple5, FlowEntry> flows, SnatSlotTable nat)
     {
         var forward = flows.ReadAll();
         var reverse = nat.ReadAll();

@@ -15,7 +15,8 @@ public sealed record DatapathOptions
 
     public uint FlowTableSize { get; init; } = 1048576;
 
-    /// <summary>Reply-NAT table size; defaults to the flow table's.</summary>
+    /// <summary>fullnat connections the SNAT slot array holds (it has twice as many slots,
+    /// a power of two); defaults to the flow table's size.</summary>
     public uint? NatTableSize { get; init; }
 
     /// <summary>Every appliance sharing a VIP must use the same seed.</summary>

@@ -11,7 +11,7 @@ public static class MapNames
     public const string Maglev = "sluice_maglev_v4";
     public const string Backends = "sluice_backends_v4";
     public const string Flows = "sluice_flows_v4";
-    public const string Nat = "sluice_nat_v4";
+    public const string Nat = "sluice_snat_v4";
     public const string ReplyVips = "sluice_reply_vips_v4";
     public const string Config = "sluice_config_v4";
     public const string Handshakes = "sluice_handshakes_v4";
@@ -30,8 +30,11 @@ public static class MapNames
 
     public const string ProgramName = "sluice_xdp";
 
+    /// <summary>Maps of earlier ABI versions that no longer exist under any name.</summary>
+    private static readonly string[] Retired = ["sluice_nat_v1"];
+
     /// <summary>Pins left by an earlier ABI version (same names, older suffix): removing the
     /// datapath removes them too.</summary>
     public static IEnumerable<string> EarlierVersions() =>
-        Enumerable.Range(1, AbiVersion - 1).SelectMany(version => Pinned.Select(name => name[..name.LastIndexOf('_')] + $"_v{version}"));
+        Enumerable.Range(1, AbiVersion - 1).SelectMany(version => Pinned.Concat(Retired).Select(name => name[..name.LastIndexOf('_')] + $"_v{version}")).Distinct();
 }

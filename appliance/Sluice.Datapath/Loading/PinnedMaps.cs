@@ -1,3 +1,4 @@
+using Sluice.Datapath.Connections;
 using Sluice.Datapath.Abi;
 using Sluice.Datapath.Interop;
 using Sluice.Datapath.Maps;
@@ -20,7 +21,7 @@ public sealed unsafe class PinnedMaps : IDisposable
         Backends = new(MapNames.Backends, backendsFd);
         BackendCapacity = MapInfo.MaxEntries(backendsFd, MapNames.Backends);
         Flows = new(MapNames.Flows, OpenMap(MapNames.Flows));
-        Nat = new(MapNames.Nat, OpenMap(MapNames.Nat));
+        Nat = new SnatSlotTable(MapNames.Nat, OpenMap(MapNames.Nat));
         Handshakes = new(MapNames.Handshakes, OpenMap(MapNames.Handshakes));
         Counters = new(MapNames.Counters, OpenMap(MapNames.Counters));
         Drops = new(MapNames.Drops, OpenMap(MapNames.Drops));
@@ -38,7 +39,7 @@ public sealed unsafe class PinnedMaps : IDisposable
 
     public BpfMap<Tuple5, FlowEntry> Flows { get; }
 
-    public BpfMap<Tuple5, NatEntry> Nat { get; }
+    public SnatSlotTable Nat { get; }
 
     public BpfMap<uint, long> Handshakes { get; }
 
@@ -69,6 +70,7 @@ public sealed unsafe class PinnedMaps : IDisposable
 
     public void Dispose()
     {
+        Nat.Dispose();
         foreach (var handle in handles)
         {
             handle.Dispose();

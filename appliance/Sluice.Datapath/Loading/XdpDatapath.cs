@@ -1,3 +1,4 @@
+using Sluice.Datapath.Connections;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Sluice.Datapath.Abi;
@@ -31,7 +32,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         MaglevFd = MapFd(MapNames.Maglev);
         Backends = new(MapNames.Backends, MapFd(MapNames.Backends));
         Flows = new(MapNames.Flows, MapFd(MapNames.Flows));
-        Nat = new(MapNames.Nat, MapFd(MapNames.Nat));
+        Nat = new SnatSlotTable(MapNames.Nat, MapFd(MapNames.Nat));
         ReplyVips = new(MapNames.ReplyVips, MapFd(MapNames.ReplyVips));
         Config = new(MapNames.Config, MapFd(MapNames.Config));
         Handshakes = new(MapNames.Handshakes, MapFd(MapNames.Handshakes));
@@ -62,7 +63,8 @@ public sealed unsafe partial class XdpDatapath : IDisposable
 
     public BpfMap<Tuple5, FlowEntry> Flows { get; }
 
-    public BpfMap<Tuple5, NatEntry> Nat { get; }
+    /// <summary>The fullnat reverse halves: slots mapped into this process.</summary>
+    public SnatSlotTable Nat { get; }
 
     /// <summary>Backend endpoint -> the VIPs of the dnat services it serves (how dnat replies find their connection).</summary>
     public BpfMap<Endpoint, ReplyVips> ReplyVips { get; }
@@ -140,7 +142,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
             [MapNames.BackendStats] = options.MaxBackends,
             [MapNames.ReplyVips] = options.MaxBackends,
             [MapNames.Flows] = options.FlowTableSize,
-            [MapNames.Nat] = options.NatTableSize ?? options.FlowTableSize,
+            [MapNames.Nat] = SnatSlotTable.SlotsFor(options.NatTableSize ?? options.FlowTableSize),
         };
         var rodataWritten = false;
         for (var map = Libbpf.ObjectNextMap(obj, 0); map != 0; map = Libbpf.ObjectNextMap(obj, map))
@@ -201,6 +203,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
             SnatPortMax = options.SnatPortMax,
             SnatProbes = options.SnatProbes,
             HandshakeLimit = options.EffectiveHandshakeLimit,
+            SnatSlotMask = SnatSlotTable.SlotsFor(options.NatTableSize ?? options.FlowTableSize) - 1,
         };
         var strides = Connections.SnatStrides.For(options.SnatPortMax - options.SnatPortMin + 1);
         for (var i = 0; i < LoadConfig.SnatStrideCount; i++)
@@ -273,7 +276,11 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         }
     }
 
-    public void Dispose() => obj.Dispose();
+    public void Dispose()
+    {
+        Nat.Dispose();
+        obj.Dispose();
+    }
 
     private static partial class Log
     {

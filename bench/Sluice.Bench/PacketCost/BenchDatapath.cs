@@ -87,7 +87,7 @@ public sealed class BenchDatapath : IDisposable
     public void ClearConnections()
     {
         Datapath.Flows.DeleteAll(Datapath.Flows.ReadAll().Select(e => e.Key).ToList());
-        Datapath.Nat.DeleteAll(Datapath.Nat.ReadAll().Select(e => e.Key).ToList());
+        Datapath.Nat.Clear();
         Datapath.Handshakes.Update((uint)HandshakeCounter.Datapath, 0);
         Datapath.Handshakes.Update((uint)HandshakeCounter.Swept, 0);
     }

@@ -25,9 +25,9 @@ public sealed partial class AbiLayoutTests
         (typeof(Endpoint), "sluice_endpoint", ["address", "port", "protocol", "pad"]),
         (typeof(ReplyVips), "sluice_reply_vips", ["count", "pad", "vips"]),
         (typeof(NextHop), "sluice_next_hop", ["ifindex", "ingress_ifindex", "dmac", "smac", "max_len", "pad"]),
-        (typeof(NatEntry), "sluice_nat", ["saddr", "daddr", "sport", "dport", "service_id", "backend_id", "flags", "backend_isn", "created_ns", "last_seen_ns", "closed_ns"]),
+        (typeof(SnatSlot), "sluice_snat_slot", ["owner", "key", "saddr", "daddr", "sport", "dport", "flags", "service_id", "backend_id", "backend_isn", "pad", "last_seen_ns"]),
         (typeof(ConfigEntry), "sluice_config", ["snat_address_count", "snat_addresses"]),
-        (typeof(LoadConfig), "sluice_load_config", ["flow_hash_seed", "snat_port_min", "snat_port_max", "snat_probes", "handshake_limit", "snat_strides"]),
+        (typeof(LoadConfig), "sluice_load_config", ["flow_hash_seed", "snat_port_min", "snat_port_max", "snat_probes", "handshake_limit", "snat_slot_mask", "pad", "snat_strides"]),
         (typeof(TrafficCounters), "sluice_traffic_counters", ["packets", "bytes", "new_flows", "reply_packets", "reply_bytes"]),
     ];
 
@@ -74,6 +74,8 @@ public sealed partial class AbiLayoutTests
         AddAssertion(source, $"SLUICE_MAX_SNAT_ADDRESSES == {ConfigEntry.MaxSnatAddresses}", "SNAT addresses");
         AddAssertion(source, $"SLUICE_MAX_SNAT_PROBES == {LoadConfig.MaxSnatProbes}", "SNAT probes");
         AddAssertion(source, $"SLUICE_MAX_REPLY_VIPS == {ReplyVips.Max}", "dnat services per backend");
+        AddAssertion(source, $"SLUICE_SLOT_WRITING == {SnatSlot.Writing}ULL", "slot being claimed");
+        AddAssertion(source, $"SLUICE_SNAT_SLOT_SEED == {SnatSlot.IndexSeed}U", "slot index seed");
         AddAssertion(source, $"SLUICE_MODE_FULLNAT == {(int)ServiceMode.FullNat}", "fullnat");
         AddAssertion(source, $"SLUICE_MODE_DNAT == {(int)ServiceMode.Dnat}", "dnat");
         AddAssertion(source, $"SLUICE_SERVICE_F_SOURCE_AFFINITY == {(int)ServiceFlags.SourceAffinity}", "affinity flag");
