@@ -33,7 +33,7 @@ for round in 1 2; do
     for services in 1 100000; do
       # Both sides with ABI v2's connection tables (262,144 entries): its cold runs open a
       # million connections into full, evicting LRU tables; ours 249,036 (95%), never evicting.
-      BENCH_FLOWS=262144 SLUICE_BENCH_REPEAT=249036 SLUICE_BENCH_SERVICES=$services \
+      BENCH_FLOWS=262144 SLUICE_BENCH_COLD_REPEAT=249036 SLUICE_BENCH_SERVICES=$services \
         "${tool[@]}" packet-cost --out "$work/$side-$round-$services"
     done
     "${tool[@]}" packet-rate --out "$work/$side-$round-rate"

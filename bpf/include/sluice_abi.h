@@ -148,22 +148,25 @@ struct sluice_flow {
 };
 
 /*
- * snat: the reverse halves of fullnat connections, in an array of slots, one cache line each.
- * A reply tuple (backend -> SNAT address:port) lives only in the slot its hash names
- * (snat_slot_index), so claiming that slot (compare-and-swap of owner from 0) claims the SNAT
- * port for that backend on every CPU at once; a taken slot sends the claimant on to its next
- * port. owner is written last when claiming (after the fields) and is the only word anyone
- * else writes: the control plane frees an expired slot by swapping owner from the
- * connection's created_ns to 0 (the map is mmapable for that), so a free can never hit a
- * newer connection. Sized at least twice the fullnat connections it holds, so a probe rarely
- * finds its slot taken by another tuple.
+ * snat: reverse halves in an array of slots, one cache line each: every fullnat connection's
+ * (its key is the SNAT port claim), and a dnat connection's when its backend serves several
+ * dnat services (its key, backend -> client, then tells the VIP). A reply tuple lives in one
+ * of the two slots of the pair its hash names (snat_pair_index). Claiming: compare-and-swap of
+ * owner from 0 to WRITING, no claim of the same tuple in the other slot, fields, then owner =
+ * the connection's created_ns (published last). Freeing by the control plane is two-phase, so a
+ * CPU still holding the slot never writes into a newer connection's: owner created_ns ->
+ * RETIRED (dead to readers, taken to claimants), then RETIRED -> 0 a sweep later. The map is
+ * mmapable for that. Sized at least twice the connections it holds, so a claim seldom finds
+ * its pair taken by other tuples. The ordering relies on x86-64 (loads kept in order; locked
+ * instructions are full barriers): the loader refuses other architectures.
  */
 #define SLUICE_SLOT_WRITING 0xffffffffffffffffULL /* owner while a claimant fills the slot */
+#define SLUICE_SLOT_RETIRED 0xfffffffffffffffeULL /* owner between the two phases of a free */
 #define SLUICE_SNAT_SLOT_SEED 0x5a175107U        /* the jhash seed of slot indices */
 
 struct sluice_snat_slot {
-	__u64 owner;            /* 0: free; SLUICE_SLOT_WRITING; else the connection's created_ns */
-	struct sluice_tuple key; /* the reply tuple: backend -> SNAT address:port */
+	__u64 owner;            /* 0: free; SLUICE_SLOT_WRITING or _RETIRED; else the connection's created_ns */
+	struct sluice_tuple key; /* the reply tuple: backend -> SNAT address:port (dnat: -> client) */
 	__be32 saddr;           /* the VIP */
 	__be32 daddr;           /* the client */
 	__be16 sport;           /* the VIP's port */

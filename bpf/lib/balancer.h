@@ -46,59 +46,79 @@ static __always_inline int is_bare_syn(const struct packet *pkt)
 	return (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST | TCP_FLAG_FIN)) == TCP_FLAG_SYN;
 }
 
+static __always_inline struct sluice_reply_vips *reply_vips_of(__be32 address, __be16 port, __u8 protocol)
+{
+	struct sluice_endpoint endpoint = {};
+
+	endpoint.address = address;
+	endpoint.port = port;
+	endpoint.protocol = protocol;
+	return bpf_map_lookup_elem(&sluice_reply_vips_v4, &endpoint);
+}
+
+/* The dnat connection @client (its key) if it exists and chose the backend @reply comes from. */
+static __always_inline struct sluice_flow *dnat_flow_from(const struct sluice_tuple *client, const struct sluice_tuple *reply)
+{
+	struct sluice_flow *flow = bpf_map_lookup_elem(&sluice_flows_v4, client);
+
+	if (flow && flow->mode == SLUICE_MODE_DNAT && flow->backend_address == reply->saddr && flow->backend_port == reply->sport)
+		return flow;
+	return 0;
+}
+
 /*
- * dnat replies (backend -> client) name no VIP: they find their connection by trying the
- * VIPs the backend serves (reply_vips). Returns the connection client -> VIP whose entry
- * names this backend, with its key in @client, or NULL.
+ * dnat replies (backend -> client) name no VIP. A backend that serves one dnat service: its
+ * VIP (reply_vips). One that serves several: the connection's slot under the reply tuple, claimed
+ * when it opened, names the VIP; connections opened while it served one are found by trying each
+ * VIP. Returns the connection with its key in @client, or NULL.
  */
 static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct sluice_tuple *reply,
 								  struct sluice_tuple *client)
 {
-	struct sluice_endpoint endpoint = {};
-	struct sluice_reply_vips *vips;
+	struct sluice_reply_vips *vips = reply_vips_of(reply->saddr, reply->sport, reply->protocol);
+	struct sluice_snat_slot *slot;
 	struct sluice_flow *flow;
+	__u64 owner;
 	__u32 i;
 
-	endpoint.address = reply->saddr;
-	endpoint.port = reply->sport;
-	endpoint.protocol = reply->protocol;
-	vips = bpf_map_lookup_elem(&sluice_reply_vips_v4, &endpoint);
-	if (!vips)
+	if (!vips || vips->count == 0)
 		return 0;
 	client->saddr = reply->daddr;
 	client->sport = reply->dport;
 	client->protocol = reply->protocol;
+	if (vips->count > 1) {
+		slot = snat_reverse_half(reply, &owner);
+		if (slot) {
+			client->daddr = slot->saddr;
+			client->dport = slot->sport;
+			flow = dnat_flow_from(client, reply);
+			if (flow && flow->created_ns == owner)
+				return flow;
+		}
+	}
 	for (i = 0; i < SLUICE_MAX_REPLY_VIPS; i++) {
 		if (i >= vips->count)
 			break;
 		client->daddr = vips->vips[i].vip;
 		client->dport = vips->vips[i].port;
-		flow = bpf_map_lookup_elem(&sluice_flows_v4, client);
-		if (flow && flow->mode == SLUICE_MODE_DNAT && flow->backend_address == reply->saddr &&
-		    flow->backend_port == reply->sport)
+		flow = dnat_flow_from(client, reply);
+		if (flow)
 			return flow;
 	}
 	return 0;
 }
 
-/* A new dnat connection whose replies could not be told from those of a live connection of
- * the same client port to another VIP on the same backend: refused (rare; the client
- * retries from another port). */
-static __always_inline int dnat_replies_ambiguous(const struct sluice_tuple *client, const struct sluice_flow *flow)
+/* Another dnat connection of this client port to another VIP on the same backend, in any state
+ * (a closed one still takes its late segments' replies): replies could not tell them apart. */
+static __always_inline int dnat_replies_ambiguous(const struct sluice_tuple *client, const struct sluice_flow *flow,
+						  const struct sluice_reply_vips *vips)
 {
-	struct sluice_endpoint endpoint = {};
-	struct sluice_tuple other = {};
-	struct sluice_reply_vips *vips;
-	struct sluice_flow *held;
+	struct sluice_tuple other = {}, reply = {};
 	__u32 i;
 
-	endpoint.address = flow->backend_address;
-	endpoint.port = flow->backend_port;
-	endpoint.protocol = client->protocol;
-	vips = bpf_map_lookup_elem(&sluice_reply_vips_v4, &endpoint);
-	if (!vips || vips->count <= 1)
-		return 0;
 	other = *client;
+	reply.saddr = flow->backend_address;
+	reply.sport = flow->backend_port;
 	for (i = 0; i < SLUICE_MAX_REPLY_VIPS; i++) {
 		if (i >= vips->count)
 			break;
@@ -106,12 +126,30 @@ static __always_inline int dnat_replies_ambiguous(const struct sluice_tuple *cli
 			continue;
 		other.daddr = vips->vips[i].vip;
 		other.dport = vips->vips[i].port;
-		held = bpf_map_lookup_elem(&sluice_flows_v4, &other);
-		if (held && held->mode == SLUICE_MODE_DNAT && held->backend_address == flow->backend_address &&
-		    held->backend_port == flow->backend_port && !conn_is_closed(held->flags))
+		if (dnat_flow_from(&other, &reply))
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * A new dnat connection to a backend that serves several dnat services claims the slot of its
+ * reply tuple (backend -> client): exclusive on every CPU, it names the VIP for the replies.
+ * Refused while another connection of this client port to another VIP on the backend exists.
+ */
+static __always_inline enum sluice_drop_reason dnat_claim(const struct sluice_tuple *client, const struct sluice_flow *flow,
+							   __u64 now, struct sluice_snat_slot **claimed)
+{
+	struct sluice_reply_vips *vips = reply_vips_of(flow->backend_address, flow->backend_port, client->protocol);
+	struct sluice_tuple reply = {};
+
+	if (!vips || vips->count <= 1)
+		return SLUICE_DROP_NONE;
+	if (dnat_replies_ambiguous(client, flow, vips))
+		return SLUICE_DROP_FLOW_INSERT_FAILED;
+	reply_key_of(flow, client, &reply);
+	*claimed = snat_claim_slot(&reply, client, flow, now);
+	return *claimed ? SLUICE_DROP_NONE : SLUICE_DROP_FLOW_INSERT_FAILED;
 }
 
 /*
@@ -157,8 +195,10 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 		reason = snat_claim(client, flow, pkt->tcp_seq, now, &claimed);
 		if (reason != SLUICE_DROP_NONE)
 			return reason;
-	} else if (dnat_replies_ambiguous(client, flow)) {
-		return SLUICE_DROP_FLOW_INSERT_FAILED;
+	} else {
+		reason = dnat_claim(client, flow, now, &claimed);
+		if (reason != SLUICE_DROP_NONE)
+			return reason;
 	}
 	if (replacing) {
 		/* Replaced whole (readers see the old or the new). A fullnat connection's old

@@ -176,7 +176,8 @@ static __always_inline void conn_establish(struct sluice_flow *flow, struct slui
 {
 	__u32 before = conn_set_flags(&flow->flags, SLUICE_CONN_F_ESTABLISHED);
 
-	if (!(before & SLUICE_CONN_F_ESTABLISHED)) {
+	/* A replaced connection left the budget when it was replaced. */
+	if (!(before & (SLUICE_CONN_F_ESTABLISHED | SLUICE_CONN_F_REPLACED))) {
 		handshake_add(-1);
 		count(SLUICE_CTR_HANDSHAKE_PROVEN);
 	}

@@ -13,6 +13,7 @@ const volatile struct sluice_load_config load_config = {
 	.snat_port_max = 65535,
 	.snat_probes = SLUICE_MAX_SNAT_PROBES,
 	.handshake_limit = 262144,
+	.snat_slot_mask = 2097152 - 1, /* sluice_snat_v4's default size */
 	.snat_strides = { [0 ... SLUICE_SNAT_STRIDES - 1] = 1 },
 };
 

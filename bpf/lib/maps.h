@@ -67,8 +67,8 @@ struct {
 	__type(value, struct sluice_flow);
 } sluice_flows_v4 SEC(".maps");
 
-/* Slots of fullnat connections' reverse halves (struct sluice_snat_slot): index
- * snat_slot_index(reply tuple). Mmapable: the control plane reads and frees slots in place. */
+/* Slots of reverse halves (struct sluice_snat_slot): fullnat connections', and dnat ones' whose
+ * backend serves several dnat services. Mmapable: the control plane reads and frees them in place. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2097152);

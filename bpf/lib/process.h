@@ -36,12 +36,15 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 		service = bpf_map_lookup_elem(&sluice_services_v4, &service_key);
 		if (service)
 			return balance_to_backend(ctx, &pkt, service);
-		flow = dnat_connection_of_reply(&pkt.tuple, &client);
-		if (flow)
-			return dnat_reply_to_client(ctx, &pkt, flow, &client);
-		nat = snat_reverse_half(&pkt.tuple, &owner);
-		if (nat)
-			return reply_to_client(ctx, &pkt, nat, owner);
+		if (is_snat_address(pkt.tuple.daddr)) {
+			nat = snat_reverse_half(&pkt.tuple, &owner);
+			if (nat)
+				return reply_to_client(ctx, &pkt, nat, owner);
+		} else {
+			flow = dnat_connection_of_reply(&pkt.tuple, &client);
+			if (flow)
+				return dnat_reply_to_client(ctx, &pkt, flow, &client);
+		}
 	}
 	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt.tuple.daddr))
 		return drop(drop_reason_of(status));

@@ -35,9 +35,14 @@ static __always_inline struct sluice_snat_slot *snat_slot_at(__u32 index)
 
 static __always_inline int slot_holds(const struct sluice_snat_slot *slot, const struct sluice_tuple *reply)
 {
-	const __u64 *held = (const __u64 *)&slot->key, *wanted = (const __u64 *)reply;
+	return slot->key.saddr == reply->saddr && slot->key.daddr == reply->daddr && slot->key.sport == reply->sport &&
+	       slot->key.dport == reply->dport && slot->key.protocol == reply->protocol;
+}
 
-	return held[0] == wanted[0] && held[1] == wanted[1];
+/* An owner that names a connection: not free, not being written, not retired. */
+static __always_inline int owner_is_live(__u64 owner)
+{
+	return owner != 0 && owner < SLUICE_SLOT_RETIRED;
 }
 
 /* @slot, if it is live and holds @reply; *owner: its owner as read before the key. */
@@ -47,7 +52,7 @@ static __always_inline struct sluice_snat_slot *slot_if_holds(struct sluice_snat
 	if (!slot)
 		return 0;
 	*owner = slot->owner;
-	if (*owner == 0 || *owner == SLUICE_SLOT_WRITING)
+	if (!owner_is_live(*owner))
 		return 0;
 	asm volatile("" ::: "memory"); /* owner first, then the key (x86 keeps loads in order) */
 	if (!slot_holds(slot, reply))
@@ -68,6 +73,24 @@ static __always_inline struct sluice_snat_slot *snat_reverse_half(const struct s
 	return slot_if_holds(snat_slot_at(index | 1), reply, owner);
 }
 
+/* Whether @address is one of the SNAT addresses: replies to it are fullnat replies only (a
+ * dnat connection a spoofed client opened from it must never take them). */
+static __always_inline int is_snat_address(__be32 address)
+{
+	__u32 zero = 0, i;
+	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v4, &zero);
+
+	if (!config)
+		return 0;
+	for (i = 0; i < SLUICE_MAX_SNAT_ADDRESSES; i++) {
+		if (i >= config->snat_address_count)
+			break;
+		if (config->snat_addresses[i] == address)
+			return 1;
+	}
+	return 0;
+}
+
 /* Gives back a slot this CPU claimed moments ago (the connection it was for did not open). */
 static __always_inline void snat_release(struct sluice_snat_slot *slot, __u64 created_ns)
 {
@@ -75,7 +98,8 @@ static __always_inline void snat_release(struct sluice_snat_slot *slot, __u64 cr
 }
 
 /* Whether the other slot of the pair holds @reply, or may be about to (being written): then
- * @reply is taken, and claiming it in this slot too would give one port to two connections. */
+ * @reply is taken, and claiming it in this slot too would give one port to two connections.
+ * A retired slot holds a dead connection. */
 static __always_inline int pair_conflicts(const struct sluice_snat_slot *other, const struct sluice_tuple *reply)
 {
 	__u64 owner;
@@ -86,7 +110,7 @@ static __always_inline int pair_conflicts(const struct sluice_snat_slot *other, 
 	if (owner == SLUICE_SLOT_WRITING)
 		return 1;
 	asm volatile("" ::: "memory");
-	return owner != 0 && slot_holds(other, reply);
+	return owner_is_live(owner) && slot_holds(other, reply);
 }
 
 /* Claims a slot of @reply's pair for a new connection (client @client, opened at @now) and

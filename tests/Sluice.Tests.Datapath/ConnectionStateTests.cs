@@ -230,28 +230,88 @@ public sealed class ConnectionStateTests
     public void ADnatConnectionIsOneEntryWhichBothDirectionsKeep()
     {
         // One map write per new dnat connection (the insert into a connection table is most of
-        // a new flow's cost): no reverse entry. Two VIPs share a backend; each client's replies
-        // still leave from the VIP it connected to, and the backend's FIN is recorded.
+        // a new flow's cost): no reverse half when the backend serves one dnat service.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
+        env.Apply(Service(80, L4Protocol.Tcp, ServiceMode.Dnat, "198.18.2.10"));
+        var a = new Conversation(env, ClientAddress(0), 50070, Vip, 80);
+        Assert.True(a.Handshake());
+        Assert.Equal(1, env.Thread.Run(() => env.Datapath.Flows.Count()));
+        Assert.Equal(0, env.Thread.Run(() => env.Datapath.Nat.Count()));
+        Assert.True(a.IsForMe(a.Reply(Tcp.Ack | Tcp.Psh, "for A"u8.ToArray())));
+        Assert.True(a.IsForMe(a.Reply(Tcp.Fin | Tcp.Ack)));
+        var connection = Assert.Single(env.Thread.Run(() => ConnectionTable.Read(env.Datapath.Flows, env.Datapath.Nat)).Connections);
+        Assert.Equal(ConnectionState.HalfClosed, connection.State);
+        Assert.True(connection.Forward.ReplySeenNs > 0);
+        Assert.Null(connection.Reverse);
+    }
+
+    [RootFact]
+    public void ABackendOfTwoDnatServicesAnswersEachClientFromTheVipItChose()
+    {
+        // Its replies name no VIP: each connection claims the slot of its reply tuple, which does.
         using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
         var vip2 = IPAddress.Parse("198.18.100.9");
         var first = Service(80, L4Protocol.Tcp, ServiceMode.Dnat, "198.18.2.10");
         env.Apply(first);
         env.Apply(new ServiceSpec(vip2, 80, L4Protocol.Tcp, first.Backends) { Mode = ServiceMode.Dnat });
-        var a = new Conversation(env, ClientAddress(0), 50070, Vip, 80);
+        var a = new Conversation(env, ClientAddress(0), 50071, Vip, 80);
         var b = new Conversation(env, ClientAddress(1), 50071, vip2, 80);
         Assert.True(a.Handshake());
         Assert.True(b.Handshake());
-
-        Assert.Equal(2, env.Thread.Run(() => env.Datapath.Flows.Count()));
-        Assert.Equal(0, env.Thread.Run(() => env.Datapath.Nat.Count()));
-        Assert.True(a.IsForMe(a.Reply(Tcp.Ack | Tcp.Psh, "for A via the first VIP"u8.ToArray())));
+        Assert.Equal(2, env.Thread.Run(() => env.Datapath.Nat.Count()));
         Assert.True(b.IsForMe(b.Reply(Tcp.Ack | Tcp.Psh, "for B via the second VIP"u8.ToArray())));
+        Assert.True(a.IsForMe(a.Reply(Tcp.Ack | Tcp.Psh, "for A via the first VIP"u8.ToArray())));
         Assert.True(b.IsForMe(b.Reply(Tcp.Fin | Tcp.Ack)));
         var connections = env.Thread.Run(() => ConnectionTable.Read(env.Datapath.Flows, env.Datapath.Nat)).Connections;
-        var ofB = Assert.Single(connections, c => c.Client.DestinationAddress == Be32.From(vip2));
-        Assert.Equal(ConnectionState.HalfClosed, ofB.State);
-        Assert.True(ofB.Forward.ReplySeenNs > 0);
+        Assert.All(connections, c => Assert.NotNull(c.Reverse));
+        Assert.Equal(ConnectionState.HalfClosed, Assert.Single(connections, c => c.Client.DestinationAddress == Be32.From(vip2)).State);
         Assert.Equal(ConnectionState.Established, Assert.Single(connections, c => c.Client.DestinationAddress == Be32.From(Vip)).State);
+    }
+
+    [RootFact]
+    public void ADnatConnectionNeverTakesTheRepliesOfAClosedOneOfTheSameClientPortToAnotherVip()
+    {
+        // Behind a NAT, two hosts can share a public source port toward two VIPs. While the first
+        // connection's entry lasts (closed: its hold), its backend's late segments are its own;
+        // the second to the same backend is refused until the first is gone, then gets its own.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
+        var vip2 = IPAddress.Parse("198.18.100.9");
+        var first = Service(80, L4Protocol.Tcp, ServiceMode.Dnat, "198.18.2.10");
+        env.Apply(first);
+        env.Apply(new ServiceSpec(vip2, 80, L4Protocol.Tcp, first.Backends) { Mode = ServiceMode.Dnat });
+        var toFirst = new Conversation(env, ClientAddress(0), 50072, Vip, 80);
+        var toSecond = new Conversation(env, ClientAddress(0), 50072, vip2, 80);
+        Assert.True(toFirst.Handshake());
+        Assert.Equal(XdpAction.Redirect, toFirst.Send(Tcp.Rst).Action);
+
+        var refused = env.Drops(DropReason.FlowInsertFailed);
+        Assert.Equal(XdpAction.Drop, toSecond.Send(Tcp.Syn).Action);
+        Assert.Equal(refused + 1, env.Drops(DropReason.FlowInsertFailed));
+        Assert.True(toFirst.IsForMe(toFirst.Reply(Tcp.Ack | Tcp.Psh, "a late segment of the first"u8.ToArray())));
+
+        var sweeper = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, new ConnectionTimeouts()));
+        Assert.Equal(1, env.Thread.Run(() => sweeper.Sweep(ConnectionTable.NowNs() + 10_000_000_000)).Expired[ExpiryReason.Closed]);
+        env.Thread.Run(() => sweeper.Sweep(ConnectionTable.NowNs() + 10_000_000_000)); // its slot: retired, then free
+        Assert.True(toSecond.Handshake());
+        Assert.True(toSecond.IsForMe(toSecond.Reply(Tcp.Ack | Tcp.Psh, "for the second"u8.ToArray())));
+    }
+
+    [RootFact]
+    public void ADnatConnectionOpenedFromAnSnatAddressNeverTakesFullnatReplies()
+    {
+        // A spoofed datagram from SNAT address:port to a dnat VIP on a backend that also serves a
+        // fullnat service would open a dnat connection whose key matches that backend's fullnat
+        // replies. Replies to an SNAT address are fullnat replies only.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
+        var vip2 = IPAddress.Parse("198.18.100.9");
+        var web = Service(80, L4Protocol.Tcp, ServiceMode.FullNat, "198.18.2.10");
+        env.Apply(web);
+        env.Apply(new ServiceSpec(vip2, 80, L4Protocol.Tcp, web.Backends) { Mode = ServiceMode.Dnat });
+        var a = new Conversation(env, ClientAddress(0), 50073, Vip, 80);
+        Assert.True(a.Handshake());
+        var spoofer = new Conversation(env, DatapathEnvironment.SnatAddress, a.Upstream!.SourcePort, vip2, 80);
+        Assert.Equal(XdpAction.Redirect, spoofer.Send(Tcp.Syn).Action);
+        Assert.True(a.IsForMe(a.Reply(Tcp.Ack | Tcp.Psh, "still A's"u8.ToArray())));
     }
 
     [RootFact]
@@ -323,6 +383,10 @@ public sealed class ConnectionStateTests
         Assert.Equal(XdpAction.Redirect, conversations[0].Send(Tcp.Rst).Action);
         var sweeper = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, new ConnectionTimeouts()));
         Assert.Equal(1, env.Thread.Run(() => sweeper.Sweep(ConnectionTable.NowNs() + 10_000_000_000)).Expired[ExpiryReason.Closed]);
+        // Freed in two phases: retired (dead, still taken: a CPU may hold it for an instant), then free a sweep later.
+        Assert.Equal(XdpAction.Drop, conversations[2].Send(Tcp.Syn).Action);
+        Assert.False(conversations[0].IsForMe(conversations[0].Reply(Tcp.Ack | Tcp.Psh, "to a retired slot"u8.ToArray())));
+        env.Thread.Run(() => sweeper.Sweep(ConnectionTable.NowNs() + 10_000_000_000));
         Assert.True(conversations[2].Handshake());
         Assert.True(conversations[2].IsForMe(conversations[2].Reply(Tcp.Ack | Tcp.Psh, "third"u8.ToArray())));
         Assert.True(conversations[1].IsForMe(conversations[1].Reply(Tcp.Ack | Tcp.Psh, "second, still"u8.ToArray())));

@@ -73,12 +73,16 @@ public unsafe struct ReplyVips
     public (Be32 Vip, Be16 Port) this[int index] => (new Be32(Vips[2 * index]), new Be16((ushort)Vips[2 * index + 1]));
 }
 
-/// <summary>struct sluice_snat_slot: a fullnat connection's reverse half, in the slot its reply tuple hashes to.</summary>
+/// <summary>struct sluice_snat_slot: a reverse half (every fullnat connection's; a dnat one's whose backend serves
+/// several dnat services), in a slot of the pair its reply tuple hashes to.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct SnatSlot
 {
     /// <summary>SLUICE_SLOT_WRITING: the owner while a claimant fills the slot.</summary>
     public const ulong Writing = ulong.MaxValue;
+
+    /// <summary>SLUICE_SLOT_RETIRED: the owner between the two phases of a free.</summary>
+    public const ulong Retired = ulong.MaxValue - 1;
 
     /// <summary>SLUICE_SNAT_SLOT_SEED.</summary>
     public const uint IndexSeed = 0x5a175107;

@@ -17,9 +17,11 @@ public enum ConnectionState
 }
 
 /// <summary>
-/// One connection as the maps hold it: the forward half under the client's tuple and, for
-/// fullnat when present, the reverse half under the reply tuple (same <c>CreatedNs</c>).
-/// A dnat connection is its forward half alone, which both directions write.
+/// One connection as the maps hold it: the forward half under the client's tuple and, when
+/// present, the reverse half under the reply tuple (same <c>CreatedNs</c>): every fullnat
+/// connection has one; a dnat connection only if its backend serves several dnat services (the
+/// half then names the VIP for its replies). Both directions of a dnat connection write its
+/// forward half.
 /// </summary>
 public readonly record struct Connection(Tuple5 Client, FlowEntry Forward, Tuple5 ReplyKey, NatEntry? Reverse)
 {
@@ -81,8 +83,7 @@ public readonly record struct Connection(Tuple5 Client, FlowEntry Forward, Tuple
     /// <summary>Still carrying traffic: not closed and not expired. A half-closed connection is live.</summary>
     public bool IsLive(ulong nowNs, ConnectionTimeouts timeouts) => State != ConnectionState.Closed && !IsExpired(nowNs, timeouts);
 
-    /// <summary>The reply tuple of a forward half (bpf/lib/conn.h reply_key_of): for fullnat its
-    /// reverse half's key; dnat replies carry it but have no entry of their own.</summary>
+    /// <summary>The reply tuple of a forward half (bpf/lib/conn.h reply_key_of): its reverse half's key.</summary>
     public static Tuple5 ReplyKeyOf(Tuple5 client, FlowEntry flow) => flow.Mode == ServiceMode.FullNat
         ? new Tuple5(flow.BackendAddress, flow.SnatAddress, flow.BackendPort, flow.SnatPort, client.Protocol)
         : new Tuple5(flow.BackendAddress, client.SourceAddress, flow.BackendPort, client.SourcePort, client.Protocol);

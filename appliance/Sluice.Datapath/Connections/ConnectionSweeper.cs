@@ -46,6 +46,8 @@ public sealed class ConnectionSweeper
     private readonly Queue<long> drifts = new();
     private long swept;
     private HashSet<(Tuple5 Key, ulong CreatedNs)> orphansLastTime = [];
+    // Slots retired by the last sweep (or found retired at start): freed at the next one.
+    private List<uint> retired;
 
     public ConnectionSweeper(XdpDatapath datapath, ConnectionTimeouts timeouts)
         : this(ConnectionMaps.Of(datapath), timeouts)
@@ -58,6 +60,7 @@ public sealed class ConnectionSweeper
         Timeouts = timeouts;
         // Adopted maps carry the count of an earlier sweeper: go on from it.
         swept = maps.Handshakes.TryLookup((uint)HandshakeCounter.Swept, out var value) ? value : 0;
+        retired = maps.Nat.Retired();
     }
 
     public ConnectionTimeouts Timeouts { get; set; }
@@ -65,6 +68,12 @@ public sealed class ConnectionSweeper
     public SweepResult Sweep(ulong nowNs)
     {
         var clock = Stopwatch.StartNew();
+        // Retired a sweep ago: no CPU still holds them (a program runs for microseconds).
+        foreach (var index in retired)
+        {
+            maps.Nat.Free(index);
+        }
+        retired = [];
         var inProgressBefore = HandshakesInProgress();
         var snapshot = ConnectionTable.Read(maps.Flows, maps.Nat);
         var inProgressAfter = HandshakesInProgress();
@@ -132,9 +141,9 @@ public sealed class ConnectionSweeper
         {
             return unproven;
         }
-        if (connection.Reverse is { } half)
+        if (connection.Reverse is { } half && maps.Nat.TryRetire(connection.ReplyKey, half.CreatedNs, out var index))
         {
-            maps.Nat.TryRelease(connection.ReplyKey, half.CreatedNs); // only if still this connection's
+            retired.Add(index); // only if still this connection's
         }
         expired[reason]++;
         return unproven;
@@ -162,8 +171,9 @@ public sealed class ConnectionSweeper
             {
                 continue;
             }
-            if (maps.Nat.TryRelease(key, current.CreatedNs))
+            if (maps.Nat.TryRetire(key, current.CreatedNs, out var index))
             {
+                retired.Add(index);
                 orphans.Remove((key, half.CreatedNs));
                 expired[ExpiryReason.Orphan]++;
             }

@@ -9,7 +9,8 @@ public sealed record ConnectionSnapshot(IReadOnlyList<Connection> Connections, I
 public static class ConnectionTable
 {
     /// <summary>
-    /// Reads the forward halves, then the (fullnat) reverse halves. A reverse half no forward half
+    /// Reads the forward halves, then the reverse halves (fullnat; dnat to a backend of several
+    /// dnat services). A reverse half no forward half
     /// names (same key, same CreatedNs) is an orphan: the forward half was replaced by a
     /// newer connection, or (briefly) is still being created.
     /// </summary>
@@ -30,7 +31,7 @@ public static class ConnectionTable
         {
             var replyKey = Connection.ReplyKeyOf(client, flow);
             NatEntry? half = null;
-            if (flow.Mode == ServiceMode.FullNat && index.TryGetValue(Raw(replyKey), out var at) && Connection.SameConnection(client, flow, replyKey, reverse[at].Value))
+            if (index.TryGetValue(Raw(replyKey), out var at) && Connection.SameConnection(client, flow, replyKey, reverse[at].Value))
             {
                 half = reverse[at].Value;
                 paired[at] = true;

@@ -8,11 +8,12 @@ using static Tmds.Linux.LibC;
 namespace Sluice.Datapath.Connections;
 
 /// <summary>
-/// The fullnat reverse halves (sluice_snat_v4), mapped into this process: a reply tuple lives
-/// only in the pair of slots its hash names (bpf/lib/snat.h), so a read is a memory read and a free is
-/// one compare-and-swap of the slot's owner from the connection's creation time to 0 — it can
-/// never free a newer connection that took the slot since. Reads copy a slot and check its owner
-/// again after the copy: a slot freed and claimed anew meanwhile is read again.
+/// The reverse halves (sluice_snat_v4), mapped into this process: a reply tuple lives only in
+/// the pair of slots its hash names (bpf/lib/snat.h), so a read is a memory read. A free is two
+/// compare-and-swaps of the slot's owner: from the connection's creation time to RETIRED (so it
+/// can never free a newer connection that took the slot since), and a sweep later from RETIRED
+/// to 0 (so a CPU that still held the slot when it was retired cannot write into the next
+/// connection's). Reads copy a slot and check its owner again after the copy.
 /// </summary>
 public sealed unsafe class SnatSlotTable : IDisposable
 {
@@ -55,7 +56,7 @@ public sealed unsafe class SnatSlotTable : IDisposable
         var live = new List<KeyValuePair<Tuple5, NatEntry>>();
         for (uint i = 0; i < Slots; i++)
         {
-            if (Volatile.Read(ref slots[i].Owner) is not (0 or SnatSlot.Writing) && TryRead(i, out var slot))
+            if (IsLive(Volatile.Read(ref slots[i].Owner)) && TryRead(i, out var slot))
             {
                 live.Add(new(slot.Key, slot.ToEntry()));
             }
@@ -73,7 +74,7 @@ public sealed unsafe class SnatSlotTable : IDisposable
         var count = 0;
         for (uint i = 0; i < Slots; i++)
         {
-            count += Volatile.Read(ref slots[i].Owner) is not (0 or SnatSlot.Writing) ? 1 : 0;
+            count += IsLive(Volatile.Read(ref slots[i].Owner)) ? 1 : 0;
         }
         return count;
     }
@@ -91,16 +92,41 @@ public sealed unsafe class SnatSlotTable : IDisposable
         return true;
     }
 
-    /// <summary>Frees the slot of @reply if it still holds the connection created at @createdNs.</summary>
-    public bool TryRelease(Tuple5 reply, ulong createdNs)
+    /// <summary>Retires the slot of @reply if it still holds the connection created at @createdNs:
+    /// dead from now on, free once <see cref="Free"/> is called for @index a sweep later.</summary>
+    public bool TryRetire(Tuple5 reply, ulong createdNs, out uint index)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        if (!TryFind(reply, out var index, out var slot) || slot.Owner != createdNs)
+        if (!TryFind(reply, out index, out var slot) || slot.Owner != createdNs)
         {
             return false;
         }
-        return Interlocked.CompareExchange(ref slots[index].Owner, 0, createdNs) == createdNs;
+        return Interlocked.CompareExchange(ref slots[index].Owner, SnatSlot.Retired, createdNs) == createdNs;
     }
+
+    /// <summary>Frees a slot retired at least one sweep ago.</summary>
+    public bool Free(uint index)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return index < Slots && Interlocked.CompareExchange(ref slots[index].Owner, 0, SnatSlot.Retired) == SnatSlot.Retired;
+    }
+
+    /// <summary>Slots retired now (left by an earlier sweeper, or this one).</summary>
+    public List<uint> Retired()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var retired = new List<uint>();
+        for (uint i = 0; i < Slots; i++)
+        {
+            if (Volatile.Read(ref slots[i].Owner) == SnatSlot.Retired)
+            {
+                retired.Add(i);
+            }
+        }
+        return retired;
+    }
+
+    private static bool IsLive(ulong owner) => owner is not 0 and < SnatSlot.Retired;
 
     /// <summary>Frees every slot. Only for a datapath no packet reaches (benchmarks, tests).</summary>
     public void Clear()
@@ -132,7 +158,7 @@ public sealed unsafe class SnatSlotTable : IDisposable
         for (var attempt = 0; attempt < 3; attempt++)
         {
             var owner = Volatile.Read(ref slots[index].Owner);
-            if (owner is 0 or SnatSlot.Writing)
+            if (!IsLive(owner))
             {
                 break;
             }

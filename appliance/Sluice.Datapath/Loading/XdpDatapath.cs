@@ -86,6 +86,12 @@ public sealed unsafe partial class XdpDatapath : IDisposable
 
     public static XdpDatapath Load(DatapathOptions options, ILogger logger)
     {
+        if (RuntimeInformation.OSArchitecture != Architecture.X64)
+        {
+            // Connection slots are claimed and read with plain loads between locked instructions:
+            // sound on x86-64, not on weaker memory models (docs/connection-state.md).
+            throw new DatapathException($"the datapath runs on x86-64 hosts only; this one is {RuntimeInformation.OSArchitecture}");
+        }
         var errors = options.Validate().ToList();
         if (errors.Count > 0)
         {

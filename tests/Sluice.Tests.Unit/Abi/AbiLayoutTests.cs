@@ -75,6 +75,7 @@ public sealed partial class AbiLayoutTests
         AddAssertion(source, $"SLUICE_MAX_SNAT_PROBES == {LoadConfig.MaxSnatProbes}", "SNAT probes");
         AddAssertion(source, $"SLUICE_MAX_REPLY_VIPS == {ReplyVips.Max}", "dnat services per backend");
         AddAssertion(source, $"SLUICE_SLOT_WRITING == {SnatSlot.Writing}ULL", "slot being claimed");
+        AddAssertion(source, $"SLUICE_SLOT_RETIRED == {SnatSlot.Retired}ULL", "slot being freed");
         AddAssertion(source, $"SLUICE_SNAT_SLOT_SEED == {SnatSlot.IndexSeed}U", "slot index seed");
         AddAssertion(source, $"SLUICE_MODE_FULLNAT == {(int)ServiceMode.FullNat}", "fullnat");
         AddAssertion(source, $"SLUICE_MODE_DNAT == {(int)ServiceMode.Dnat}", "dnat");
