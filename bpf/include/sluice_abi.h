@@ -179,8 +179,7 @@ struct sluice_snat_slot {
 	__u64 last_seen_ns;     /* a backend packet, within SLUICE_FLOW_TOUCH_NS; or when it closed */
 };
 
-/* Upper bound on dnat services one backend (address, port, protocol) may serve: its
- * replies name no VIP, so each is tried in turn (reply_vips). */
+/* dnat VIPs listed per backend in reply_vips (a backend may serve more: see there). */
 #define SLUICE_MAX_REPLY_VIPS 8
 
 /* reply_vips key: a backend as its replies show it. */
@@ -191,11 +190,13 @@ struct sluice_endpoint {
 	__u8 pad; /* always zero */
 };
 
-/* reply_vips value: the VIP:ports of the dnat services the backend serves. A dnat reply
- * (backend -> client) is the connection client -> one of these VIPs; the flow entry
- * that names this backend tells which. Written by the control plane only. */
+/* reply_vips value: how many dnat services the backend serves, and the VIP:ports of the first
+ * SLUICE_MAX_REPLY_VIPS. A dnat reply (backend -> client) names no VIP: with one service it is
+ * the connection client -> that VIP; with several, each connection holds a slot in snat under
+ * its reply tuple that names its VIP (the list only finds connections opened while the backend
+ * served one). Written by the control plane only. */
 struct sluice_reply_vips {
-	__u32 count;
+	__u32 count;  /* dnat services served; vips[] lists the first SLUICE_MAX_REPLY_VIPS */
 	__u32 pad;
 	struct {
 		__be32 vip;

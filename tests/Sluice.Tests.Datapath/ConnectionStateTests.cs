@@ -315,38 +315,44 @@ public sealed class ConnectionStateTests
     }
 
     [RootFact]
-    public void ReplyVipsFollowTheDnatServicesAndRefuseWhatTheyCannotHold()
+    public void ReplyVipsFollowTheDnatServicesAndABackendMayServeAnyNumberOfThem()
     {
         using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
         Endpoint Of(string address) => new(Be32.From(IPAddress.Parse(address)), Be16.FromHost(8080), 6);
-        List<Be32> VipsOf(string address) => env.Thread.Run(() =>
-            env.Datapath.ReplyVips.TryLookup(Of(address), out var v) ? Enumerable.Range(0, (int)v.Count).Select(i => v[i].Vip).ToList() : []);
+        (uint Count, List<Be32> Listed) VipsOf(string address) => env.Thread.Run(() =>
+            env.Datapath.ReplyVips.TryLookup(Of(address), out var v) ? (v.Count, Enumerable.Range(0, v.Listed).Select(i => v[i].Vip).ToList()) : (0u, []));
+        IPAddress VipAt(int i) => IPAddress.Parse($"198.18.101.{i}");
         ServiceSpec At(int i, ServiceMode mode, params string[] backends) =>
-            new(IPAddress.Parse($"198.18.101.{i}"), 80, L4Protocol.Tcp, backends.Select(b => new BackendSpec(IPAddress.Parse(b), 8080)).ToList()) { Mode = mode };
+            new(VipAt(i), 80, L4Protocol.Tcp, backends.Select(b => new BackendSpec(IPAddress.Parse(b), 8080)).ToList()) { Mode = mode };
 
         env.Apply(At(1, ServiceMode.Dnat, "198.18.2.10", "198.18.2.11"));
         env.Apply(At(2, ServiceMode.Dnat, "198.18.2.11"));
         env.Apply(At(3, ServiceMode.FullNat, "198.18.2.11"));
-        Assert.Equal([Be32.From(IPAddress.Parse("198.18.101.1"))], VipsOf("198.18.2.10"));
-        Assert.Equal([Be32.From(IPAddress.Parse("198.18.101.1")), Be32.From(IPAddress.Parse("198.18.101.2"))], VipsOf("198.18.2.11"));
+        Assert.Equal([Be32.From(VipAt(1))], VipsOf("198.18.2.10").Listed);
+        Assert.Equal([Be32.From(VipAt(1)), Be32.From(VipAt(2))], VipsOf("198.18.2.11").Listed);
 
         env.Apply(At(1, ServiceMode.FullNat, "198.18.2.10", "198.18.2.11")); // a mode change takes its VIP out
-        Assert.Empty(VipsOf("198.18.2.10"));
-        Assert.Equal([Be32.From(IPAddress.Parse("198.18.101.2"))], VipsOf("198.18.2.11"));
+        Assert.Equal(0u, VipsOf("198.18.2.10").Count);
+        Assert.Equal([Be32.From(VipAt(2))], VipsOf("198.18.2.11").Listed);
 
-        for (var i = 4; i < 4 + 7; i++)
+        // Twelve dnat services on one backend: eight listed, every one reachable, each client
+        // answered from its own VIP (the connections' slots name them).
+        for (var i = 4; i < 4 + 11; i++)
         {
-            env.Apply(At(i, ServiceMode.Dnat, "198.18.2.11")); // 8 in all: the most one backend may serve
+            env.Apply(At(i, ServiceMode.Dnat, "198.18.2.11"));
         }
-        var full = Assert.Throws<DatapathFullException>(() => env.Apply(At(20, ServiceMode.Dnat, "198.18.2.12", "198.18.2.11")));
-        Assert.Contains("198.18.2.11:8080/tcp", full.Message);
-        Assert.Equal(8, VipsOf("198.18.2.11").Count);
-        Assert.Empty(VipsOf("198.18.2.12")); // nothing of the refused service was programmed
-        Assert.False(env.Thread.Run(() => env.Datapath.Services.TryLookup(At(20, ServiceMode.Dnat).Key, out _)));
+        Assert.Equal(12u, VipsOf("198.18.2.11").Count);
+        Assert.Equal(ReplyVips.Max, VipsOf("198.18.2.11").Listed.Count);
+        var last = new Conversation(env, ClientAddress(0), 50090, VipAt(14), 80);
+        var first = new Conversation(env, ClientAddress(0), 50091, VipAt(2), 80);
+        Assert.True(last.Handshake());
+        Assert.True(first.Handshake());
+        Assert.True(last.IsForMe(last.Reply(Tcp.Ack | Tcp.Psh, "from the twelfth VIP"u8.ToArray())));
+        Assert.True(first.IsForMe(first.Reply(Tcp.Ack | Tcp.Psh, "from the first"u8.ToArray())));
 
         Assert.True(env.Thread.Run(() => env.Programmer.Remove(At(2, ServiceMode.Dnat).Key)));
-        Assert.Equal(7, VipsOf("198.18.2.11").Count);
-        Assert.DoesNotContain(Be32.From(IPAddress.Parse("198.18.101.2")), VipsOf("198.18.2.11"));
+        Assert.Equal(11u, VipsOf("198.18.2.11").Count);
+        Assert.DoesNotContain(Be32.From(VipAt(2)), VipsOf("198.18.2.11").Listed);
     }
 
     [RootFact]

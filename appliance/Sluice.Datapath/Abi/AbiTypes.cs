@@ -45,7 +45,7 @@ public record struct FlowEntry(
 [StructLayout(LayoutKind.Sequential)]
 public record struct Endpoint(Be32 Address, Be16 Port, byte Protocol, byte Pad = 0);
 
-/// <summary>struct sluice_reply_vips: the VIP:ports of the dnat services a backend serves.</summary>
+/// <summary>struct sluice_reply_vips: how many dnat services a backend serves, and the VIP:ports of the first <see cref="Max"/>.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct ReplyVips
 {
@@ -57,18 +57,17 @@ public unsafe struct ReplyVips
 
     public static ReplyVips Of(IReadOnlyList<(Be32 Vip, Be16 Port)> vips)
     {
-        if (vips.Count > Max)
-        {
-            throw new ArgumentException($"at most {Max} dnat services per backend", nameof(vips));
-        }
         var value = new ReplyVips { Count = (uint)vips.Count };
-        for (var i = 0; i < vips.Count; i++)
+        for (var i = 0; i < Math.Min(vips.Count, Max); i++)
         {
             value.Vips[2 * i] = vips[i].Vip.Raw;
             value.Vips[2 * i + 1] = vips[i].Port.Raw;
         }
         return value;
     }
+
+    /// <summary>The VIPs listed (the first <see cref="Max"/> of <see cref="Count"/>).</summary>
+    public readonly int Listed => (int)Math.Min(Count, Max);
 
     public (Be32 Vip, Be16 Port) this[int index] => (new Be32(Vips[2 * index]), new Be16((ushort)Vips[2 * index + 1]));
 }

@@ -54,7 +54,6 @@ public sealed class DatapathProgrammer
 
     private IReadOnlyList<ProgrammedService> ApplyChunk(ServiceSpec[] specs)
     {
-        replyVips.CheckRoom(specs);
         var prepared = new List<Prepared>(specs.Length);
         try
         {

@@ -4,10 +4,12 @@ using Sluice.Datapath.Maps;
 namespace Sluice.Datapath.Programming;
 
 /// <summary>
-/// Keeps sluice_reply_vips: for every backend endpoint (address, port, protocol) the VIP:ports
-/// of the dnat services it serves. A dnat connection is one entry keyed by client -> VIP; its
-/// replies (backend -> client) name no VIP and find it by trying these. The programmer writes
-/// an endpoint's entry before a service using it goes live and after one leaves.
+/// Keeps sluice_reply_vips: for every backend endpoint (address, port, protocol) how many dnat
+/// services it serves and the VIP:ports of the first few. A dnat connection is one entry keyed
+/// by client -> VIP; its replies (backend -> client) name no VIP: with one service they find it
+/// through that VIP; with several, through a slot the connection claims (bpf/lib/balancer.h).
+/// The programmer writes an endpoint's entry before a service using it goes live and after one
+/// leaves.
 /// </summary>
 internal sealed class ReplyVipTable(BpfMap<Endpoint, ReplyVips> map)
 {
@@ -21,24 +23,6 @@ internal sealed class ReplyVipTable(BpfMap<Endpoint, ReplyVips> map)
     public static IEnumerable<Endpoint> EndpointsOf(ServiceSpec spec) => spec.Mode != ServiceMode.Dnat
         ? []
         : spec.Backends.Select(b => new Endpoint(Be32.From(b.Address), Be16.FromHost(b.Port), (byte)spec.Protocol)).Distinct();
-
-    /// <summary>Throws (changing nothing) if these specs, applied together, would give an endpoint
-    /// more dnat services than the datapath tries for a reply.</summary>
-    public void CheckRoom(IReadOnlyCollection<ServiceSpec> specs)
-    {
-        var replaced = specs.Select(s => s.Key).ToHashSet();
-        foreach (var endpoint in specs.SelectMany(EndpointsOf).Distinct())
-        {
-            var kept = services.TryGetValue(endpoint, out var keys) ? keys.Count(k => !replaced.Contains(k)) : 0;
-            var added = specs.Count(s => EndpointsOf(s).Contains(endpoint));
-            if (kept + added > ReplyVips.Max)
-            {
-                throw new DatapathFullException(
-                    $"backend {endpoint.Address}:{endpoint.Port.ToHost()}/{((L4Protocol)endpoint.Protocol).ToString().ToLowerInvariant()} would serve {kept + added} dnat services, more than the {ReplyVips.Max} one backend may (its replies name no VIP, so each is tried in turn)",
-                    "Use fullnat for some of these services, or another backend port.");
-            }
-        }
-    }
 
     /// <summary>Replaces @previous's contribution (if any) by @next's and writes the endpoints that changed.</summary>
     public void Replace(ServiceSpec? previous, ServiceSpec? next)
