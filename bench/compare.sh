@@ -3,6 +3,9 @@
 # Side by side with an earlier datapath, in one run on one machine, as root:
 #
 #   sudo bench/compare.sh REV      e.g. the commit before a datapath change
+#   COMPARE_SERVICES="1" ...       service counts of the per-packet cost (default "1 100000";
+#                                  a datapath before 46f8c90's bench programs 100,000 one by one:
+#                                  an RCU grace period each, minutes on a small VM)
 #
 # Builds REV's benchmark tool (its own XDP program and library) in a temporary git
 # worktree, then runs the per-packet cost (1 and 100,000 services) and the packet rate of
@@ -30,7 +33,7 @@ current=(dotnet "$PWD/bench/Sluice.Bench/bin/Release/net10.0/sluice-bench.dll")
 for round in 1 2; do
   for side in base current; do
     if [ "$side" = base ]; then tool=("${base[@]}"); else tool=("${current[@]}"); fi
-    for services in 1 100000; do
+    for services in ${COMPARE_SERVICES:-1 100000}; do
       # Both sides with ABI v2's connection tables (262,144 entries): its cold runs open a
       # million connections into full, evicting LRU tables; ours 249,036 (95%), never evicting.
       BENCH_FLOWS=262144 SLUICE_BENCH_COLD_REPEAT=249036 SLUICE_BENCH_SERVICES=$services \
