@@ -29,6 +29,16 @@ public sealed class ConnectionStateTests
         MaxServices = 16, MaxBackends = 64, FlowTableSize = table, SnatPortMin = portMin, SnatPortMax = portMax, SnatProbes = probes, FlowHashSeed = 7,
     };
 
+    /// <summary>dnat services on Vip:80 and a second VIP:80 (returned), both on 198.18.2.10:8080.</summary>
+    private static IPAddress TwoDnatVipsOnOneBackend(DatapathEnvironment env)
+    {
+        var vip2 = IPAddress.Parse("198.18.100.9");
+        var first = Service(80, L4Protocol.Tcp, ServiceMode.Dnat, "198.18.2.10");
+        env.Apply(first);
+        env.Apply(new ServiceSpec(vip2, 80, L4Protocol.Tcp, first.Backends) { Mode = ServiceMode.Dnat });
+        return vip2;
+    }
+
     [RootFact]
     public void RepliesReachTheirOwnClientWhileOtherFlowsPressTheTables()
     {
@@ -250,10 +260,7 @@ public sealed class ConnectionStateTests
     {
         // Its replies name no VIP: each connection claims the slot of its reply tuple, which does.
         using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
-        var vip2 = IPAddress.Parse("198.18.100.9");
-        var first = Service(80, L4Protocol.Tcp, ServiceMode.Dnat, "198.18.2.10");
-        env.Apply(first);
-        env.Apply(new ServiceSpec(vip2, 80, L4Protocol.Tcp, first.Backends) { Mode = ServiceMode.Dnat });
+        var vip2 = TwoDnatVipsOnOneBackend(env);
         var a = new Conversation(env, ClientAddress(0), 50071, Vip, 80);
         var b = new Conversation(env, ClientAddress(1), 50071, vip2, 80);
         Assert.True(a.Handshake());
@@ -275,10 +282,7 @@ public sealed class ConnectionStateTests
         // connection's entry lasts (closed: its hold), its backend's late segments are its own;
         // the second to the same backend is refused until the first is gone, then gets its own.
         using var env = new DatapathEnvironment(Small(1024, 40000, 40100));
-        var vip2 = IPAddress.Parse("198.18.100.9");
-        var first = Service(80, L4Protocol.Tcp, ServiceMode.Dnat, "198.18.2.10");
-        env.Apply(first);
-        env.Apply(new ServiceSpec(vip2, 80, L4Protocol.Tcp, first.Backends) { Mode = ServiceMode.Dnat });
+        var vip2 = TwoDnatVipsOnOneBackend(env);
         var toFirst = new Conversation(env, ClientAddress(0), 50072, Vip, 80);
         var toSecond = new Conversation(env, ClientAddress(0), 50072, vip2, 80);
         Assert.True(toFirst.Handshake());

@@ -20,7 +20,7 @@ public sealed class DatapathErrorHandler(IProblemDetailsService problems) : IExc
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
             HttpContext = context,
-            ProblemDetails = { Status = 507, Title = "Datapath full", Detail = $"{full.Message}; nothing was changed. {full.Remedy}" },
+            ProblemDetails = { Status = 507, Title = "Datapath full", Detail = $"{full.Message}; nothing was changed. Raise the limit in the config and restart sluiced." },
         });
     }
 }
