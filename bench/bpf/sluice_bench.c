@@ -12,6 +12,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "lib/process.h"
+#include "lib/reap.h"
 
 #define BENCH_HEADER_BYTES 64 /* Ethernet + IPv4 + TCP/UDP ports, rounded up */
 
@@ -92,6 +93,13 @@ int sluice_xdp(struct xdp_md *ctx)
 	if (restore_headers(ctx))
 		return XDP_ABORTED;
 	return sluice_process(ctx);
+}
+
+/* The sweeper's reaper, as in the real object. */
+SEC("syscall")
+int sluice_reap(struct sluice_reap_request *request)
+{
+	return flow_reap(request);
 }
 
 /* The balancer with no wrapper: how set-up packets (a backend's SYN-ACK) reach it. */

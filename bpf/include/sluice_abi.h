@@ -111,6 +111,9 @@ struct sluice_tuple {
  * (a slot of snat, named by the reply tuple: the SNAT port claim). A dnat connection is its
  * forward entry alone. Nothing evicts: only the control plane's sweeper deletes expired
  * connections, forward entry first, so a port is never free while either direction is.
+ * A forward entry is never freed under a CPU that may still hold it (a preallocated hash
+ * reuses a freed element at once): the datapath replaces a connection in place, and the
+ * sweeper first marks one DEAD (the reaper program), then deletes it a sweep later.
  */
 enum sluice_conn_flags {
 	SLUICE_CONN_F_ESTABLISHED = 1 << 0, /* TCP: handshake proven */
@@ -118,8 +121,15 @@ enum sluice_conn_flags {
 	SLUICE_CONN_F_BACKEND_FIN = 1 << 2,
 	SLUICE_CONN_F_RESET = 1 << 3,
 	SLUICE_CONN_F_REPLIED = 1 << 4,     /* the backend has answered (TCP: its SYN-ACK) */
-	SLUICE_CONN_F_REPLACED = 1 << 5,    /* a newer connection took its key: closed */
+	SLUICE_CONN_F_REPLACED = 1 << 5,    /* flows: a CPU is putting a newer connection in its place */
+	SLUICE_CONN_F_DEAD = 1 << 6,        /* flows: expired by the sweeper; inert until deleted */
 };
+
+/* A forward half's flags (low half) and generation (high half) as one 32-bit word, changed
+ * only by compare-and-swap or by the one CPU holding REPLACED. A write conditioned on the
+ * word a CPU read never lands in a newer connection put in the same element since. */
+#define SLUICE_FLOW_FLAGS_MASK 0xffffU
+#define SLUICE_FLOW_GENERATION_SHIFT 16
 
 /* How often a packet refreshes its entry's last_seen_ns: at most one store per
  * entry per interval, so liveness costs no write on most packets. */
@@ -139,7 +149,8 @@ struct sluice_flow {
 	__be32 snat_address;    /* fullnat only, else zero */
 	__be16 snat_port;       /* fullnat only, else zero */
 	__u16 pad2;
-	__u32 flags;            /* enum sluice_conn_flags; updated atomically */
+	__u16 flags;            /* enum sluice_conn_flags; with generation, one word (SLUICE_FLOW_FLAGS_MASK) */
+	__u16 generation;       /* + 1 each time a connection is put in this element's place */
 	__be32 backend_isn;     /* dnat, TCP: the backend's SYN-ACK sequence (fullnat: in its slot) */
 	__u64 created_ns;       /* bpf_ktime_get_coarse_ns(); the connection's identity */
 	__u64 last_seen_ns;     /* a client packet, within SLUICE_FLOW_TOUCH_NS */
@@ -177,6 +188,27 @@ struct sluice_snat_slot {
 	__be32 backend_isn;     /* TCP: the sequence number of the backend's SYN-ACK */
 	__u32 pad;
 	__u64 last_seen_ns;     /* a backend packet, within SLUICE_FLOW_TOUCH_NS; or when it closed */
+};
+
+/*
+ * The reaper (SEC("syscall") sluice_reap, run by the sweeper with BPF_PROG_TEST_RUN): marks
+ * one forward half DEAD if it is still exactly as the sweeper saw it, atomically against the
+ * datapath. Its return value is an enum sluice_reap_result.
+ */
+struct sluice_reap_request {
+	struct sluice_tuple key; /* the client's tuple */
+	__u64 created_ns;        /* the forward half as the sweeper saw it ... */
+	__u64 last_seen_ns;
+	__u64 reply_seen_ns;
+	__u32 word;              /* ... flags and generation (SLUICE_FLOW_FLAGS_MASK) */
+	__u32 pad;
+};
+
+enum sluice_reap_result {
+	SLUICE_REAP_MARKED = 0,  /* now DEAD: the connection is gone for the datapath */
+	SLUICE_REAP_GONE = 1,    /* no such entry, or already DEAD */
+	SLUICE_REAP_CHANGED = 2, /* a packet came, or another connection took the element */
+	SLUICE_REAP_BUSY = 3,    /* a CPU is replacing it right now */
 };
 
 /* dnat VIPs listed per backend in reply_vips (a backend may serve more: see there). */
@@ -288,6 +320,7 @@ enum sluice_drop_reason {
 	SLUICE_DROP_HANDSHAKE_LIMIT = 16,    /* too many connections in their handshake (SYN flood) */
 	SLUICE_DROP_CONNECTION_TABLE_FULL = 17, /* flows or nat full: refused, nothing evicted */
 	SLUICE_DROP_STALE_CONNECTION = 18,   /* TCP, not a SYN, on a connection whose backend or service changed */
+	SLUICE_DROP_CONNECTION_EXPIRING = 19, /* its key is an expired connection's, deleted at the next sweep */
 	SLUICE_DROP_MAX,
 };
 

@@ -56,12 +56,20 @@ static __always_inline struct sluice_reply_vips *reply_vips_of(__be32 address, _
 	return bpf_map_lookup_elem(&sluice_reply_vips_v4, &endpoint);
 }
 
-/* The dnat connection @client (its key) if it exists and chose the backend @reply comes from. */
-static __always_inline struct sluice_flow *dnat_flow_from(const struct sluice_tuple *client, const struct sluice_tuple *reply)
+/* The dnat connection @client (its key) if it exists and chose the backend @reply comes from,
+ * with its word in *@seen; one dead or being replaced counts only if @any_state. */
+static __always_inline struct sluice_flow *dnat_flow_from(const struct sluice_tuple *client, const struct sluice_tuple *reply,
+							   __u32 *seen, int any_state)
 {
 	struct sluice_flow *flow = bpf_map_lookup_elem(&sluice_flows_v4, client);
 
-	if (flow && flow->mode == SLUICE_MODE_DNAT && flow->backend_address == reply->saddr && flow->backend_port == reply->sport)
+	if (!flow)
+		return 0;
+	*seen = flow_word_read(flow);
+	asm volatile("" ::: "memory");
+	if (!any_state && !word_usable(*seen))
+		return 0;
+	if (flow->mode == SLUICE_MODE_DNAT && flow->backend_address == reply->saddr && flow->backend_port == reply->sport)
 		return flow;
 	return 0;
 }
@@ -70,10 +78,10 @@ static __always_inline struct sluice_flow *dnat_flow_from(const struct sluice_tu
  * dnat replies (backend -> client) name no VIP. A backend that serves one dnat service: its
  * VIP (reply_vips). One that serves several: the connection's slot under the reply tuple, claimed
  * when it opened, names the VIP; connections opened while it served one are found by trying each
- * VIP. Returns the connection with its key in @client, or NULL.
+ * VIP. Returns the connection with its key in @client and its word in *@seen, or NULL.
  */
 static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct sluice_tuple *reply,
-								  struct sluice_tuple *client)
+								  struct sluice_tuple *client, __u32 *seen)
 {
 	struct sluice_reply_vips *vips = reply_vips_of(reply->saddr, reply->sport, reply->protocol);
 	struct sluice_snat_slot *slot;
@@ -91,7 +99,7 @@ static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct
 		if (slot) {
 			client->daddr = slot->saddr;
 			client->dport = slot->sport;
-			flow = dnat_flow_from(client, reply);
+			flow = dnat_flow_from(client, reply, seen, 0);
 			if (flow && flow->created_ns == owner)
 				return flow;
 		}
@@ -101,7 +109,7 @@ static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct
 			break;
 		client->daddr = vips->vips[i].vip;
 		client->dport = vips->vips[i].port;
-		flow = dnat_flow_from(client, reply);
+		flow = dnat_flow_from(client, reply, seen, 0);
 		if (flow)
 			return flow;
 	}
@@ -109,12 +117,13 @@ static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct
 }
 
 /* Another dnat connection of this client port to another VIP on the same backend, in any state
- * (a closed one still takes its late segments' replies): replies could not tell them apart. */
+ * (a closed or expired one still takes its late segments' replies until deleted): replies
+ * could not tell them apart. */
 static __always_inline int dnat_replies_ambiguous(const struct sluice_tuple *client, const struct sluice_flow *flow,
 						  const struct sluice_reply_vips *vips)
 {
 	struct sluice_tuple other = {}, reply = {};
-	__u32 i;
+	__u32 i, seen;
 
 	other = *client;
 	reply.saddr = flow->backend_address;
@@ -126,7 +135,7 @@ static __always_inline int dnat_replies_ambiguous(const struct sluice_tuple *cli
 			continue;
 		other.daddr = vips->vips[i].vip;
 		other.dport = vips->vips[i].port;
-		if (dnat_flow_from(&other, &reply))
+		if (dnat_flow_from(&other, &reply, &seen, 1))
 			return 1;
 	}
 	return 0;
@@ -153,15 +162,33 @@ static __always_inline enum sluice_drop_reason dnat_claim(const struct sluice_tu
 }
 
 /*
+ * Puts @flow in the place of the connection this CPU marked REPLACED (its word was @replaced):
+ * the same element, so no CPU still holding it ever writes into freed memory. No other CPU
+ * writes the word while REPLACED is set; the fields go first, the word (no flags, the next
+ * generation) last, and readers check the word around their copy (flow_read_binding).
+ */
+static __always_inline void flow_replace(struct sluice_flow *element, __u32 replaced, const struct sluice_flow *flow)
+{
+	__builtin_memcpy(element, flow, __builtin_offsetof(struct sluice_flow, flags));
+	element->backend_isn = 0;
+	element->created_ns = flow->created_ns;
+	element->last_seen_ns = flow->last_seen_ns;
+	element->closed_ns = 0;
+	element->reply_seen_ns = 0;
+	asm volatile("" ::: "memory");
+	*(volatile __u32 *)flow_word(element) = (word_generation(replaced) + 1) << SLUICE_FLOW_GENERATION_SHIFT;
+}
+
+/*
  * Open a connection: Maglev picks the backend; for fullnat the reverse half is inserted
  * under a claimed SNAT port; then the forward half (a dnat connection's one entry). @replacing is the closed
- * or stale forward half this connection takes the key of (its flags as they were when this
- * CPU marked it REPLACED), else NULL. On success *flow holds the connection as recorded
- * (possibly another CPU's, if it opened the same one first).
+ * or stale forward half this connection takes the place of (its word as it was when this
+ * CPU marked it REPLACED), else NULL. On success *flow holds the connection's binding as
+ * recorded (possibly another CPU's, if it opened the same one first).
  */
 static __always_inline enum sluice_drop_reason
 open_connection(struct packet *pkt, const struct sluice_service *service, struct sluice_flow *replacing,
-		__u32 replaced_flags, struct sluice_flow *flow, struct sluice_backend **backend_out, __u64 now)
+		__u32 replaced, struct sluice_flow *flow, struct sluice_backend **backend_out, __u64 now)
 {
 	const struct sluice_tuple *client = &pkt->tuple;
 	int is_tcp = client->protocol == IPPROTO_TCP;
@@ -171,6 +198,7 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 	struct sluice_backend *backend;
 	struct sluice_snat_slot *claimed = 0;
 	enum sluice_drop_reason reason;
+	__u32 seen;
 	long rc;
 
 	if (tables_recently_full(now))
@@ -201,17 +229,11 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 			return reason;
 	}
 	if (replacing) {
-		/* Replaced whole (readers see the old or the new). A fullnat connection's old
-		 * reverse half stays until the sweeper frees it: the backend may still send the
-		 * old connection's last segments. An unproven old handshake leaves the budget
-		 * once replaced. */
-		rc = bpf_map_update_elem(&sluice_flows_v4, client, flow, BPF_ANY);
-		if (rc != 0) {
-			if (claimed)
-				snat_release(claimed, now);
-			return rc == -E2BIG ? SLUICE_DROP_CONNECTION_TABLE_FULL : SLUICE_DROP_FLOW_INSERT_FAILED;
-		}
-		if (is_tcp && !(replaced_flags & SLUICE_CONN_F_ESTABLISHED))
+		/* A fullnat connection's old reverse half stays until the sweeper frees it: the
+		 * backend may still send the old connection's last segments. An unproven old
+		 * handshake leaves the budget once replaced. */
+		flow_replace(replacing, replaced, flow);
+		if (is_tcp && !(replaced & SLUICE_CONN_F_ESTABLISHED))
 			handshake_add(-1);
 		count(SLUICE_CTR_FLOW_REPLACED);
 	} else if ((rc = bpf_map_update_elem(&sluice_flows_v4, client, flow, BPF_NOEXIST)) != 0) {
@@ -224,10 +246,14 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 		winner = bpf_map_lookup_elem(&sluice_flows_v4, client);
 		if (!winner)
 			return SLUICE_DROP_FLOW_INSERT_FAILED;
-		backend = connection_backend(winner, service);
+		seen = flow_word_read(winner);
+		if (seen & SLUICE_CONN_F_DEAD)
+			return SLUICE_DROP_CONNECTION_EXPIRING;
+		if (!flow_read_binding(winner, seen, flow))
+			return SLUICE_DROP_FLOW_INSERT_FAILED;
+		backend = connection_backend(flow, service);
 		if (!backend)
 			return SLUICE_DROP_STALE_CONNECTION;
-		*flow = *winner;
 		count(SLUICE_CTR_FLOW_RACE_ADOPTED);
 		*backend_out = backend;
 		return SLUICE_DROP_NONE;
@@ -276,7 +302,7 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	enum sluice_drop_reason reason;
 	__u64 now = bpf_ktime_get_coarse_ns();
 	int is_tcp = pkt->tuple.protocol == IPPROTO_TCP;
-	__u32 replaced_flags = 0;
+	__u32 seen = 0;
 	int is_new = 0;
 
 	if (pkt->ip->ttl <= 1)
@@ -284,13 +310,18 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 
 	existing = bpf_map_lookup_elem(&sluice_flows_v4, &pkt->tuple);
 	if (existing) {
-		backend = connection_backend(existing, service);
+		seen = flow_word_read(existing);
+		/* Expired: gone for every packet; its key is free again once the sweeper deletes it. */
+		if (seen & SLUICE_CONN_F_DEAD)
+			return drop(is_tcp && !is_bare_syn(pkt) ? SLUICE_DROP_NO_CONNECTION : SLUICE_DROP_CONNECTION_EXPIRING);
+		/* Another CPU is putting a newer connection in its place: this packet waits for a retransmit. */
+		if (!flow_read_binding(existing, seen, &created))
+			return drop(SLUICE_DROP_FLOW_INSERT_FAILED);
+		backend = connection_backend(&created, service);
 		/* A bare SYN on a closed connection is a new one reusing the client port. */
-		if (backend && !(is_tcp && is_bare_syn(pkt) && conn_is_closed(existing->flags))) {
-			conn_on_client_packet(existing, pkt, now);
-			/* Rewrite from a copy of the binding (the fields before flags): a concurrent
-			 * replace may hand this element to another connection while we hold it. */
-			__builtin_memcpy(&created, existing, __builtin_offsetof(struct sluice_flow, flags));
+		if (backend && !(is_tcp && is_bare_syn(pkt) && conn_is_closed(word_flags(seen)))) {
+			/* Rewrite from the copy: a newer connection may take this element while we hold it. */
+			conn_on_client_packet(existing, seen, &created, pkt, now);
 			flow = &created;
 			count(SLUICE_CTR_FLOW_HIT);
 			goto forward;
@@ -298,22 +329,20 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 		if (!backend)
 			count(SLUICE_CTR_FLOW_REHASHED);
 		backend = 0;
+		__builtin_memset(&created, 0, sizeof(created));
 	}
 	/* Only a SYN opens a TCP connection: a stray ACK, FIN or RST (a scan, a flood, a
 	 * connection whose state is gone) never takes a SNAT port. */
 	if (is_tcp && !is_bare_syn(pkt))
 		return drop(existing ? SLUICE_DROP_STALE_CONNECTION : SLUICE_DROP_NO_CONNECTION);
-	if (existing) {
-		/* One CPU replaces a connection: the first to mark it. Another CPU replacing the
-		 * same key at once drops its packet (the client retransmits) and claims nothing. */
-		replaced_flags = __sync_fetch_and_or(&existing->flags, SLUICE_CONN_F_REPLACED);
-		if (replaced_flags & SLUICE_CONN_F_REPLACED)
-			return drop(SLUICE_DROP_FLOW_INSERT_FAILED);
-	}
-	reason = open_connection(pkt, service, existing, replaced_flags, &created, &backend, now);
+	/* One CPU replaces a connection: the first to mark it, if it is still the connection read.
+	 * Another CPU replacing the same key at once drops its packet (the client retransmits). */
+	if (existing && __sync_val_compare_and_swap(flow_word(existing), seen, seen | SLUICE_CONN_F_REPLACED) != seen)
+		return drop(SLUICE_DROP_FLOW_INSERT_FAILED);
+	reason = open_connection(pkt, service, existing, seen, &created, &backend, now);
 	if (reason != SLUICE_DROP_NONE && existing) {
-		/* Not replaced after all: the next packet may try again. */
-		__sync_fetch_and_and(&existing->flags, ~SLUICE_CONN_F_REPLACED);
+		/* Not replaced after all (this CPU alone writes the word while REPLACED is set). */
+		*(volatile __u32 *)flow_word(existing) = seen;
 	}
 	if (reason == SLUICE_DROP_CONNECTION_TABLE_FULL)
 		tables_full(now);
@@ -336,12 +365,12 @@ forward:
 
 /* A dnat reply: back to the client from the VIP:port it connected to. */
 static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packet *pkt, struct sluice_flow *flow,
-						const struct sluice_tuple *client)
+						__u32 seen, const struct sluice_tuple *client)
 {
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 	count(SLUICE_CTR_REPLY_NAT);
-	conn_on_dnat_reply(flow, pkt, bpf_ktime_get_coarse_ns());
+	conn_on_dnat_reply(flow, seen, pkt, bpf_ktime_get_coarse_ns());
 	count_traffic(&sluice_service_stats_v4, flow->service_id, pkt->frame_len, 0, 1);
 	count_traffic(&sluice_backend_stats_v4, flow->backend_id, pkt->frame_len, 0, 1);
 	rewrite_tuple(pkt, client->daddr, client->saddr, client->dport, client->sport);

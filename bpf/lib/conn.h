@@ -7,6 +7,12 @@
  * atomically, so either half knows the whole state. The forward half's created_ns is its
  * slot's owner: it tells a connection from a later one on the same key. dnat: one entry in flows, which
  * both directions write (its replies find it through sluice_reply_vips_v4).
+ *
+ * A forward half's element is never freed while a CPU may hold it: a newer connection on the same
+ * key is put in its place (flow_replace), and the sweeper marks an expired one DEAD before it
+ * deletes it a sweep later. Its flags change only by compare-and-swap of the word they share
+ * with the generation, conditioned on the word the CPU read when it found the entry: a FIN or a
+ * proof meant for one connection never lands in the next.
  */
 #ifndef SLUICE_CONN_H
 #define SLUICE_CONN_H
@@ -24,6 +30,68 @@ static __always_inline int conn_is_closed(__u32 flags)
 {
 	return (flags & (SLUICE_CONN_F_RESET | SLUICE_CONN_F_REPLACED)) ||
 	       (flags & SLUICE_CONN_F_BOTH_FINS) == SLUICE_CONN_F_BOTH_FINS;
+}
+
+static __always_inline __u32 *flow_word(struct sluice_flow *flow)
+{
+	return (__u32 *)&flow->flags;
+}
+
+static __always_inline __u32 flow_word_read(struct sluice_flow *flow)
+{
+	return *(volatile __u32 *)&flow->flags;
+}
+
+static __always_inline __u32 word_generation(__u32 word)
+{
+	return word >> SLUICE_FLOW_GENERATION_SHIFT;
+}
+
+static __always_inline __u32 word_flags(__u32 word)
+{
+	return word & SLUICE_FLOW_FLAGS_MASK;
+}
+
+/* A connection a CPU may use: not expired by the sweeper, not being replaced by another CPU. */
+static __always_inline int word_usable(__u32 word)
+{
+	return !(word & (SLUICE_CONN_F_DEAD | SLUICE_CONN_F_REPLACED));
+}
+
+/* Copies the binding and created_ns of the connection read as @seen into @out; 0 if another
+ * connection was put in its place meanwhile (the copy may be torn). A seqlock read: loads
+ * stay in order on x86-64, and flow_replace writes the word last. */
+static __always_inline int flow_read_binding(struct sluice_flow *flow, __u32 seen, struct sluice_flow *out)
+{
+	__u32 now;
+
+	__builtin_memcpy(out, flow, __builtin_offsetof(struct sluice_flow, last_seen_ns));
+	asm volatile("" ::: "memory");
+	now = flow_word_read(flow);
+	return word_usable(now) && word_generation(now) == word_generation(seen);
+}
+
+/*
+ * Sets @bits in a forward half's flags, on the connection read as @seen only: never on a newer
+ * one put in the element since, never on one dead or being replaced. Returns 1 if this call
+ * set them, with the flags before in *@before.
+ */
+static __always_inline int flow_set_flags(struct sluice_flow *flow, __u32 seen, __u32 bits, __u32 *before)
+{
+	__u32 current = seen, found;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		if (word_generation(current) != word_generation(seen) || !word_usable(current) || (current & bits) == bits)
+			return 0;
+		found = __sync_val_compare_and_swap(flow_word(flow), current, current | bits);
+		if (found == current) {
+			*before = current;
+			return 1;
+		}
+		current = found;
+	}
+	return 0;
 }
 
 /* The key of a forward half's reverse half. @reply must be zeroed by the caller. */
@@ -70,8 +138,9 @@ static __always_inline struct sluice_snat_slot *reverse_half(const struct sluice
 	return nat;
 }
 
+/* The forward half of a reverse half, with its word in *@seen (read before its fields). */
 static __always_inline struct sluice_flow *forward_half(const struct sluice_snat_slot *nat, __u64 owner,
-							 const struct sluice_tuple *nat_reply)
+							 const struct sluice_tuple *nat_reply, __u32 *seen)
 {
 	__u8 protocol = nat_reply->protocol;
 	struct sluice_tuple client = {}, named = {};
@@ -79,7 +148,11 @@ static __always_inline struct sluice_flow *forward_half(const struct sluice_snat
 
 	client_key_of(nat, protocol, &client);
 	flow = bpf_map_lookup_elem(&sluice_flows_v4, &client);
-	if (!flow || flow->created_ns != owner)
+	if (!flow)
+		return 0;
+	*seen = flow_word_read(flow);
+	asm volatile("" ::: "memory");
+	if (!word_usable(*seen) || flow->created_ns != owner)
 		return 0;
 	/* The forward half must name this very reverse half (a newer connection of the same
 	 * client, opened in the same coarse tick, has another SNAT port). */
@@ -139,7 +212,7 @@ static __always_inline void tables_full(__u64 now)
 		*since = now;
 }
 
-/* Sets @bits in a half's flags; returns the flags before (atomically, when it writes). */
+/* Sets @bits in a reverse half's flags; returns the flags before (atomically, when it writes). */
 static __always_inline __u32 conn_set_flags(__u32 *flags, __u32 bits)
 {
 	__u32 seen = *flags;
@@ -149,13 +222,22 @@ static __always_inline __u32 conn_set_flags(__u32 *flags, __u32 bits)
 	return __sync_fetch_and_or(flags, bits);
 }
 
-/* Records a FIN or RST on one half; stamps closed_ns when it closes that half. */
+/* Records a FIN or RST on a reverse half; stamps *@closed_ns when it closes that half. */
 static __always_inline void conn_mark(__u32 *flags, __u64 *closed_ns, __u32 bits, __u64 now)
 {
 	__u32 before = conn_set_flags(flags, bits);
 
 	if (!conn_is_closed(before) && conn_is_closed(before | bits))
 		*closed_ns = now;
+}
+
+/* Records a FIN or RST on the forward half's connection read as @seen. */
+static __always_inline void flow_mark(struct sluice_flow *flow, __u32 seen, __u32 bits, __u64 now)
+{
+	__u32 before;
+
+	if (flow_set_flags(flow, seen, bits, &before) && !conn_is_closed(before) && conn_is_closed(before | bits))
+		flow->closed_ns = now;
 }
 
 /* A packet's FIN and RST as connection flags for the side that sent it. */
@@ -171,13 +253,13 @@ static __always_inline __u32 close_bits(const struct packet *pkt, __u32 fin_bit)
 }
 
 /* The TCP handshake is proven: it leaves the handshake budget once, whichever CPU
- * proves it first. @nat: the reverse half, NULL for dnat. */
-static __always_inline void conn_establish(struct sluice_flow *flow, struct sluice_snat_slot *nat)
+ * proves it first (a connection replaced or expired meanwhile left it then). @nat: the
+ * reverse half, NULL for dnat. */
+static __always_inline void conn_establish(struct sluice_flow *flow, __u32 seen, struct sluice_snat_slot *nat)
 {
-	__u32 before = conn_set_flags(&flow->flags, SLUICE_CONN_F_ESTABLISHED);
+	__u32 before;
 
-	/* A replaced connection left the budget when it was replaced. */
-	if (!(before & (SLUICE_CONN_F_ESTABLISHED | SLUICE_CONN_F_REPLACED))) {
+	if (flow_set_flags(flow, seen, SLUICE_CONN_F_ESTABLISHED, &before) && !(before & SLUICE_CONN_F_ESTABLISHED)) {
 		handshake_add(-1);
 		count(SLUICE_CTR_HANDSHAKE_PROVEN);
 	}
@@ -193,42 +275,46 @@ static __always_inline int conn_ack_proves(const struct packet *pkt, __u32 reply
 }
 
 /*
- * A client packet on its connection: refresh, and on the rare packets that change the
- * state, update both halves. The handshake is proven only by the client's ACK of the
- * backend's SYN-ACK: an off-path spoofer cannot know the backend's sequence number, and
- * a backend's own packets prove nothing (it answers a spoofed RST with a challenge ACK).
+ * A client packet on its connection (@flow, read as @seen; @bound: its binding as copied):
+ * refresh, and on the rare packets that change the state, update both halves. The handshake
+ * is proven only by the client's ACK of the backend's SYN-ACK: an off-path spoofer cannot know
+ * the backend's sequence number, and a backend's own packets prove nothing (it answers a
+ * spoofed RST with a challenge ACK).
  */
-static __always_inline void conn_on_client_packet(struct sluice_flow *flow, const struct packet *pkt, __u64 now)
+static __always_inline void conn_on_client_packet(struct sluice_flow *flow, __u32 seen, const struct sluice_flow *bound,
+						  const struct packet *pkt, __u64 now)
 {
 	struct sluice_snat_slot *nat;
 	__u32 bits;
 	int proving;
 
+	/* A store only: in a newer connection put in this element meanwhile it would merely keep
+	 * that one a moment longer. */
 	if (now - flow->last_seen_ns > SLUICE_FLOW_TOUCH_NS)
 		flow->last_seen_ns = now;
 	if (pkt->tuple.protocol != IPPROTO_TCP)
 		return;
 	bits = close_bits(pkt, SLUICE_CONN_F_CLIENT_FIN);
-	proving = !(flow->flags & SLUICE_CONN_F_ESTABLISHED) &&
+	proving = !(seen & SLUICE_CONN_F_ESTABLISHED) &&
 		  (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_RST | TCP_FLAG_ACK)) == TCP_FLAG_ACK;
 	if (!bits && !proving)
 		return;
-	if (flow->mode != SLUICE_MODE_FULLNAT) {
+	if (bound->mode != SLUICE_MODE_FULLNAT) {
 		/* dnat: one entry holds both directions. */
-		if (proving && conn_ack_proves(pkt, flow->flags, flow->backend_isn))
-			conn_establish(flow, 0);
+		if (proving && conn_ack_proves(pkt, seen, flow->backend_isn))
+			conn_establish(flow, seen, 0);
 		if (bits)
-			conn_mark(&flow->flags, &flow->closed_ns, bits, now);
+			flow_mark(flow, seen, bits, now);
 		return;
 	}
-	nat = reverse_half(flow, &pkt->tuple);
+	nat = reverse_half(bound, &pkt->tuple);
 	/* Test the pointer itself below, not a flag clang derives from it: the verifier cannot
 	 * tell that such a flag and the pointer agree. */
 	asm volatile("" : "+r"(nat));
 	if (proving && nat && conn_ack_proves(pkt, nat->flags, nat->backend_isn))
-		conn_establish(flow, nat);
+		conn_establish(flow, seen, nat);
 	if (bits) {
-		conn_mark(&flow->flags, &flow->closed_ns, bits, now);
+		flow_mark(flow, seen, bits, now);
 		if (nat)
 			conn_mark(&nat->flags, &nat->last_seen_ns, bits, now);
 	}
@@ -236,51 +322,60 @@ static __always_inline void conn_on_client_packet(struct sluice_flow *flow, cons
 
 /*
  * A backend packet on the record of the backend's direction (a fullnat reverse half, or a
- * dnat connection's one entry): refresh, record its SYN-ACK. Returns its FIN/RST as flags.
+ * dnat connection's one entry), whose flags are @flags: refreshes *@seen_ns. Returns the flags
+ * it sets: REPLIED if it is the first answer, its FIN/RST.
  */
-static __always_inline __u32 conn_backend_side(__u32 *flags, __be32 *isn, __u64 *seen, const struct packet *pkt, __u64 now)
+static __always_inline __u32 conn_backend_side(__u32 flags, __u64 *seen_ns, const struct packet *pkt, __u64 now)
 {
+	int is_tcp = pkt->tuple.protocol == IPPROTO_TCP;
+	__u32 bits = 0;
+
 	/* Before the handshake is proven only the client keeps a TCP connection alive: a
 	 * backend retransmitting its SYN-ACK to a spoofed source must not. */
-	if (now - *seen > SLUICE_FLOW_TOUCH_NS && (pkt->tuple.protocol != IPPROTO_TCP || (*flags & SLUICE_CONN_F_ESTABLISHED)))
-		*seen = now;
+	if (now - *seen_ns > SLUICE_FLOW_TOUCH_NS && (!is_tcp || (flags & SLUICE_CONN_F_ESTABLISHED)))
+		*seen_ns = now;
 	/* TCP: only the SYN-ACK counts as the answer (and gives the ISN the client's ACK is
 	 * checked against); UDP: any datagram back. */
-	if (!(*flags & SLUICE_CONN_F_REPLIED)) {
-		if (pkt->tuple.protocol != IPPROTO_TCP) {
-			conn_set_flags(flags, SLUICE_CONN_F_REPLIED);
-		} else if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK)) {
-			*isn = pkt->tcp_seq;
-			conn_set_flags(flags, SLUICE_CONN_F_REPLIED);
-		}
-	}
-	if (pkt->tuple.protocol != IPPROTO_TCP)
-		return 0;
-	return close_bits(pkt, SLUICE_CONN_F_BACKEND_FIN);
+	if (!(flags & SLUICE_CONN_F_REPLIED) &&
+	    (!is_tcp || (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK)))
+		bits |= SLUICE_CONN_F_REPLIED;
+	if (is_tcp)
+		bits |= close_bits(pkt, SLUICE_CONN_F_BACKEND_FIN);
+	return bits;
 }
 
 /* A backend packet on a fullnat connection: its reverse half, and a FIN or RST in both halves. */
 static __always_inline void conn_on_reply(struct sluice_snat_slot *nat, __u64 owner, const struct packet *pkt, __u64 now)
 {
 	struct sluice_flow *flow;
-	__u32 bits = conn_backend_side(&nat->flags, &nat->backend_isn, &nat->last_seen_ns, pkt, now);
+	__u32 bits = conn_backend_side(nat->flags, &nat->last_seen_ns, pkt, now), seen = 0;
 
+	if (bits & SLUICE_CONN_F_REPLIED) {
+		nat->backend_isn = pkt->tcp_seq; /* before the flag that says it is there */
+		conn_set_flags(&nat->flags, SLUICE_CONN_F_REPLIED);
+		bits &= ~SLUICE_CONN_F_REPLIED;
+	}
 	if (!bits)
 		return;
-	flow = forward_half(nat, owner, &pkt->tuple);
+	flow = forward_half(nat, owner, &pkt->tuple, &seen);
 	/* A slot has no closed_ns of its own: its last_seen_ns marks the close. */
 	conn_mark(&nat->flags, &nat->last_seen_ns, bits, now);
 	if (flow)
-		conn_mark(&flow->flags, &flow->closed_ns, bits, now);
+		flow_mark(flow, seen, bits, now);
 }
 
-/* A backend packet on a dnat connection: its one entry. */
-static __always_inline void conn_on_dnat_reply(struct sluice_flow *flow, const struct packet *pkt, __u64 now)
+/* A backend packet on a dnat connection: its one entry, read as @seen. */
+static __always_inline void conn_on_dnat_reply(struct sluice_flow *flow, __u32 seen, const struct packet *pkt, __u64 now)
 {
-	__u32 bits = conn_backend_side(&flow->flags, &flow->backend_isn, &flow->reply_seen_ns, pkt, now);
+	__u32 bits = conn_backend_side(seen, &flow->reply_seen_ns, pkt, now), before;
 
+	/* The flag first (only on this very connection), then the ISN: the client's ACK that
+	 * checks it comes a round trip later. */
+	if ((bits & SLUICE_CONN_F_REPLIED) && flow_set_flags(flow, seen, SLUICE_CONN_F_REPLIED, &before))
+		flow->backend_isn = pkt->tcp_seq;
+	bits &= ~SLUICE_CONN_F_REPLIED;
 	if (bits)
-		conn_mark(&flow->flags, &flow->closed_ns, bits, now);
+		flow_mark(flow, seen, bits, now);
 }
 
 #endif /* SLUICE_CONN_H */

@@ -19,6 +19,7 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 	struct sluice_snat_slot *nat;
 	enum l4_status status;
 	__u64 owner;
+	__u32 seen = 0;
 	int pass_reason;
 
 	count(SLUICE_CTR_RECEIVED);
@@ -41,9 +42,9 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 			if (nat)
 				return reply_to_client(ctx, &pkt, nat, owner);
 		} else {
-			flow = dnat_connection_of_reply(&pkt.tuple, &client);
+			flow = dnat_connection_of_reply(&pkt.tuple, &client, &seen);
 			if (flow)
-				return dnat_reply_to_client(ctx, &pkt, flow, &client);
+				return dnat_reply_to_client(ctx, &pkt, flow, seen, &client);
 		}
 	}
 	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt.tuple.daddr))

@@ -34,12 +34,39 @@ public unsafe struct NextHop
 }
 
 /// <summary>struct sluice_flow: a connection's forward half, keyed by the client's tuple (a dnat
-/// connection's only entry: <c>BackendIsn</c> and <c>ReplySeenNs</c> are its backend direction's).</summary>
+/// connection's only entry: <c>BackendIsn</c> and <c>ReplySeenNs</c> are its backend direction's).
+/// Its flags and generation are one 32-bit word the datapath changes by compare-and-swap.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public record struct FlowEntry(
     Be32 BackendAddress, Be16 BackendPort, ServiceMode Mode, byte Pad, uint BackendId, uint ServiceId,
-    Be32 SnatAddress, Be16 SnatPort, ushort Pad2, ConnectionFlags Flags, Be32 BackendIsn,
-    ulong CreatedNs, ulong LastSeenNs, ulong ClosedNs, ulong ReplySeenNs = 0);
+    Be32 SnatAddress, Be16 SnatPort, ushort Pad2, ushort FlagBits, ushort Generation, Be32 BackendIsn,
+    ulong CreatedNs, ulong LastSeenNs, ulong ClosedNs, ulong ReplySeenNs = 0)
+{
+    public readonly ConnectionFlags Flags => (ConnectionFlags)FlagBits;
+
+    /// <summary>Flags and generation as the datapath's one word (what the reaper compares).</summary>
+    public readonly uint Word => FlagBits | ((uint)Generation << 16);
+
+    /// <summary>Expired by the sweeper: no longer a connection, deleted at the next sweep.</summary>
+    public readonly bool IsDead => Flags.HasFlag(ConnectionFlags.Dead);
+}
+
+/// <summary>struct sluice_reap_request: the context of the reaper program.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct ReapRequest(Tuple5 Key, ulong CreatedNs, ulong LastSeenNs, ulong ReplySeenNs, uint Word, uint Pad = 0);
+
+/// <summary>enum sluice_reap_result.</summary>
+public enum ReapResult : uint
+{
+    /// <summary>Now DEAD: gone for the datapath, deleted at the next sweep.</summary>
+    Marked = 0,
+    /// <summary>No such entry, or already dead.</summary>
+    Gone = 1,
+    /// <summary>A packet came since it was read, or a newer connection took its place.</summary>
+    Changed = 2,
+    /// <summary>A CPU is putting a newer connection in its place right now.</summary>
+    Busy = 3,
+}
 
 /// <summary>struct sluice_endpoint: a backend as its replies show it (key of reply_vips).</summary>
 [StructLayout(LayoutKind.Sequential)]
@@ -120,7 +147,10 @@ public enum ConnectionFlags : uint
     BackendFin = 1 << 2,
     Reset = 1 << 3,
     Replied = 1 << 4,
+    /// <summary>Forward halves: a CPU is putting a newer connection in its place (a moment).</summary>
     Replaced = 1 << 5,
+    /// <summary>Forward halves: expired by the sweeper, inert until deleted.</summary>
+    Dead = 1 << 6,
 }
 
 /// <summary>enum sluice_handshake_counter: indices of the handshakes map.</summary>

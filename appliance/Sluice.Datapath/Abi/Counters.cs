@@ -47,6 +47,7 @@ public enum DropReason
     HandshakeLimit = 16,
     ConnectionTableFull = 17,
     StaleConnection = 18,
+    ConnectionExpiring = 19,
 }
 
 /// <summary>Sizes of the counter arrays (SLUICE_COUNTER_SLOTS, SLUICE_DROP_SLOTS).</summary>

@@ -10,11 +10,12 @@ namespace Sluice.Datapath.Connections;
 /// </summary>
 public sealed record ConnectionMaps(
     BpfMap<Tuple5, FlowEntry> Flows, SnatSlotTable Nat, BpfMap<ServiceKey, ServiceEntry> Services,
-    BpfMap<uint, BackendEntry> Backends, BpfMap<uint, long> Handshakes)
+    BpfMap<uint, BackendEntry> Backends, BpfMap<uint, long> Handshakes, FlowReaper Reaper)
 {
     public static ConnectionMaps Of(XdpDatapath datapath) =>
-        new(datapath.Flows, datapath.Nat, datapath.Services, datapath.Backends, datapath.Handshakes);
+        new(datapath.Flows, datapath.Nat, datapath.Services, datapath.Backends, datapath.Handshakes, datapath.Reaper);
 
     public static ConnectionMaps Of(PinnedMaps pinned) =>
-        new(pinned.Flows, pinned.Nat, pinned.Services, pinned.Backends, pinned.Handshakes);
+        new(pinned.Flows, pinned.Nat, pinned.Services, pinned.Backends, pinned.Handshakes,
+            pinned.Reaper ?? throw new DatapathException($"no reaper program is pinned at {pinned.PinPath}: restart sluiced to load this version's datapath"));
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Sluice.Datapath.Abi;
+using Sluice.Datapath.Interop;
 using Sluice.Datapath.Loading;
 
 namespace Sluice.Datapath.Connections;
@@ -32,11 +33,14 @@ public sealed record SweepResult(
 }
 
 /// <summary>
-/// Deletes expired connections: the only deleter of connection state besides a CPU giving
-/// back what it just claimed. Per connection, the maps are read again just before the
-/// delete (a packet may have come since the snapshot), the forward half is taken with its
-/// value at that moment (whatever was taken is accounted for), and only a reverse half
-/// that is still this connection's goes with it, freeing the SNAT port.
+/// Expires connections: the only deleter of connection state besides a CPU giving back what it
+/// just claimed. An expired connection goes in two steps, so no CPU still holding its forward
+/// half ever writes into another connection's (a preallocated hash hands a deleted element to
+/// the next insert at once): the reaper program marks it DEAD, in the kernel and only if it is
+/// still exactly as the snapshot saw it (a packet may have come since); from then the datapath
+/// treats it as gone, and its reverse half is retired. Then, once an RCU grace period has passed
+/// (no CPU still runs a program that found either before), the dead entries are deleted and the
+/// retired slots freed; where no grace period can be waited for, the next sweep does it.
 /// Single-threaded by design: one sweeper per datapath.
 /// </summary>
 public sealed class ConnectionSweeper
@@ -45,18 +49,24 @@ public sealed class ConnectionSweeper
     private readonly ConnectionMaps maps;
     private readonly Queue<long> drifts = new();
     private long swept;
+    private readonly Func<bool> waitForReaders;
     private HashSet<(Tuple5 Key, ulong CreatedNs)> orphansLastTime = [];
-    // Slots retired by the last sweep (or found retired at start): freed at the next one.
+    // Slots retired and not yet freed (found retired at start, or retired by a sweep that could not wait).
     private List<uint> retired;
+    // Forward halves this sweep marked dead.
+    private readonly List<Tuple5> marked = [];
 
-    public ConnectionSweeper(XdpDatapath datapath, ConnectionTimeouts timeouts)
-        : this(ConnectionMaps.Of(datapath), timeouts)
+    public ConnectionSweeper(XdpDatapath datapath, ConnectionTimeouts timeouts, Func<bool>? waitForReaders = null)
+        : this(ConnectionMaps.Of(datapath), timeouts, waitForReaders)
     {
     }
 
-    public ConnectionSweeper(ConnectionMaps maps, ConnectionTimeouts timeouts)
+    /// <param name="waitForReaders">Waits until no CPU runs a program that started before the call;
+    /// false if it cannot (then what a sweep took goes at the next). Default: an RCU grace period.</param>
+    public ConnectionSweeper(ConnectionMaps maps, ConnectionTimeouts timeouts, Func<bool>? waitForReaders = null)
     {
         this.maps = maps;
+        this.waitForReaders = waitForReaders ?? RcuGracePeriod.TryWait;
         Timeouts = timeouts;
         // Adopted maps carry the count of an earlier sweeper: go on from it.
         swept = maps.Handshakes.TryLookup((uint)HandshakeCounter.Swept, out var value) ? value : 0;
@@ -68,15 +78,16 @@ public sealed class ConnectionSweeper
     public SweepResult Sweep(ulong nowNs)
     {
         var clock = Stopwatch.StartNew();
+        marked.Clear();
         // Retired a sweep ago: no CPU still holds them (a program runs for microseconds).
-        foreach (var index in retired)
-        {
-            maps.Nat.Free(index);
-        }
-        retired = [];
+        FreeRetired();
         var inProgressBefore = HandshakesInProgress();
         var snapshot = ConnectionTable.Read(maps.Flows, maps.Nat);
         var inProgressAfter = HandshakesInProgress();
+        // Marked dead by an earlier sweep that could not wait for readers (or an earlier sweeper):
+        // no CPU holds them now. Nothing else can have taken their keys: the datapath neither
+        // replaces nor writes a dead entry.
+        DeleteDead(snapshot.Dead);
         var services = maps.Services.ReadAll().ToDictionary(e => e.Key, e => e.Value);
         var backends = new Dictionary<uint, BackendEntry?>();
         var expired = Enum.GetValues<ExpiryReason>().ToDictionary(r => r, _ => 0);
@@ -87,9 +98,9 @@ public sealed class ConnectionSweeper
             foreach (var connection in snapshot.Connections)
             {
                 if (ReasonToExpire(connection, nowNs, services, backends) is not null &&
-                    Reread(connection) is { } current && ReasonToExpire(current, nowNs, services, backends) is { } reason)
+                    RereadReverse(connection) is { } current && ReasonToExpire(current, nowNs, services, backends) is { } reason)
                 {
-                    freed += Delete(current, reason, expired);
+                    freed += Reap(current, reason, expired);
                 }
             }
             DeleteOrphans(snapshot, nowNs, expired);
@@ -102,7 +113,39 @@ public sealed class ConnectionSweeper
                 maps.Handshakes.Update((uint)HandshakeCounter.Swept, swept);
             }
         }
+        if ((marked.Count > 0 || retired.Count > 0) && waitForReaders())
+        {
+            // No CPU holds what was marked or retired: their keys and ports are free now.
+            DeleteDead(marked);
+            FreeRetired();
+        }
+        marked.Clear();
         return new SweepResult(snapshot.Connections, expired, HandshakesInProgress(), clock.Elapsed) { HandshakesFreed = freed };
+    }
+
+    private void DeleteDead(IReadOnlyList<Tuple5> keys)
+    {
+        try
+        {
+            maps.Flows.DeleteAll(keys);
+        }
+        catch (BpfException)
+        {
+            // A batch stops at a missing key (another tool deleted it): the rest one by one.
+            foreach (var key in keys)
+            {
+                maps.Flows.Delete(key);
+            }
+        }
+    }
+
+    private void FreeRetired()
+    {
+        foreach (var index in retired)
+        {
+            maps.Nat.Free(index);
+        }
+        retired = [];
     }
 
     /// <summary>TCP connections still in their handshake, as the datapath's budget sees them.</summary>
@@ -110,36 +153,34 @@ public sealed class ConnectionSweeper
         (maps.Handshakes.TryLookup((uint)HandshakeCounter.Datapath, out var opened) ? opened : 0) -
         (maps.Handshakes.TryLookup((uint)HandshakeCounter.Swept, out var gone) ? gone : 0);
 
-    /// <summary>The connection as the maps hold it now, or null if its forward half is gone or names another.</summary>
-    private Connection? Reread(Connection connection)
+    /// <summary>The connection with its reverse half as it is now (the backend may have sent since
+    /// the snapshot); the reaper checks the forward half itself.</summary>
+    private Connection? RereadReverse(Connection connection)
     {
-        if (!maps.Flows.TryLookup(connection.Client, out var flow) || !SameIdentity(flow, connection.Forward))
+        if (connection.Reverse is null)
         {
-            return null;
+            return connection;
         }
         NatEntry? reverse = maps.Nat.TryLookup(connection.ReplyKey, out var r) &&
-            Connection.SameConnection(connection.Client, flow, connection.ReplyKey, r) ? r : null;
-        return connection with { Forward = flow, Reverse = reverse };
+            Connection.SameConnection(connection.Client, connection.Forward, connection.ReplyKey, r) ? r : null;
+        return connection with { Reverse = reverse };
     }
 
-    /// <summary>Returns 1 if what it took was an unproven handshake, else 0.</summary>
-    private int Delete(Connection connection, ExpiryReason reason, Dictionary<ExpiryReason, int> expired)
+    /// <summary>Marks the connection dead if it is still as read; returns 1 if it was an unproven handshake, else 0.</summary>
+    private int Reap(Connection connection, ExpiryReason reason, Dictionary<ExpiryReason, int> expired)
     {
-        if (!maps.Flows.TryTake(connection.Client, out var taken))
+        if (maps.Reaper.Reap(connection.Client, connection.Forward) != ReapResult.Marked)
         {
             return 0;
         }
+        marked.Add(connection.Client);
+        // Marked from exactly the flags read: an unproven handshake leaves the budget now (the
+        // datapath proves no dead connection).
         var unproven = 0;
-        // Whatever was taken leaves the handshake budget if it was in it: a newer connection
-        // that took the key in the last microseconds too (its reverse half is then an orphan).
-        if (connection.Client.Protocol == Tcp && !taken.Flags.HasFlag(ConnectionFlags.Established))
+        if (connection.Client.Protocol == Tcp && !connection.Forward.Flags.HasFlag(ConnectionFlags.Established))
         {
             swept++;
             unproven = 1;
-        }
-        if (!SameIdentity(taken, connection.Forward))
-        {
-            return unproven;
         }
         if (connection.Reverse is { } half && maps.Nat.TryRetire(connection.ReplyKey, half.CreatedNs, out var index))
         {
@@ -167,7 +208,7 @@ public sealed class ConnectionSweeper
                 continue;
             }
             var client = Connection.ClientKeyOf(key, current);
-            if (maps.Flows.TryLookup(client, out var flow) && Connection.SameConnection(client, flow, key, current))
+            if (maps.Flows.TryLookup(client, out var flow) && !flow.IsDead && Connection.SameConnection(client, flow, key, current))
             {
                 continue;
             }
@@ -248,10 +289,6 @@ public sealed class ConnectionSweeper
         return backend is not { } current || !current.Flags.HasFlag(BackendFlags.Present) || current.ServiceId != flow.ServiceId ||
             current.Address != flow.BackendAddress || current.Port != flow.BackendPort;
     }
-
-    private static bool SameIdentity(FlowEntry a, FlowEntry b) =>
-        a.CreatedNs == b.CreatedNs && a.SnatAddress == b.SnatAddress && a.SnatPort == b.SnatPort &&
-        a.BackendAddress == b.BackendAddress && a.BackendPort == b.BackendPort;
 
     private static ulong Nanoseconds(TimeSpan span) => (ulong)span.Ticks * 100;
 }

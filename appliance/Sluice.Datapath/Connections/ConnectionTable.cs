@@ -3,8 +3,10 @@ using Sluice.Datapath.Maps;
 
 namespace Sluice.Datapath.Connections;
 
-/// <summary>Both halves of every connection, read with batch lookups and paired by key and identity.</summary>
-public sealed record ConnectionSnapshot(IReadOnlyList<Connection> Connections, IReadOnlyList<KeyValuePair<Tuple5, NatEntry>> OrphanReverseHalves);
+/// <summary>Both halves of every connection, read with batch lookups and paired by key and identity;
+/// and the keys of forward halves the sweeper marked dead (no longer connections, deleted at its next sweep).</summary>
+public sealed record ConnectionSnapshot(
+    IReadOnlyList<Connection> Connections, IReadOnlyList<KeyValuePair<Tuple5, NatEntry>> OrphanReverseHalves, IReadOnlyList<Tuple5> Dead);
 
 public static class ConnectionTable
 {
@@ -27,8 +29,14 @@ public static class ConnectionTable
         }
         var paired = new bool[reverse.Count];
         var connections = new List<Connection>(forward.Count);
+        var dead = new List<Tuple5>();
         foreach (var (client, flow) in forward)
         {
+            if (flow.IsDead)
+            {
+                dead.Add(client);
+                continue;
+            }
             var replyKey = Connection.ReplyKeyOf(client, flow);
             NatEntry? half = null;
             if (index.TryGetValue(Raw(replyKey), out var at) && Connection.SameConnection(client, flow, replyKey, reverse[at].Value))
@@ -46,7 +54,7 @@ public static class ConnectionTable
                 orphans.Add(reverse[i]);
             }
         }
-        return new ConnectionSnapshot(connections, orphans);
+        return new ConnectionSnapshot(connections, orphans, dead);
     }
 
     private static UInt128 Raw(Tuple5 tuple) => System.Runtime.CompilerServices.Unsafe.As<Tuple5, UInt128>(ref tuple);

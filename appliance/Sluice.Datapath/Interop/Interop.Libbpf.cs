@@ -74,6 +74,9 @@ internal static unsafe partial class Libbpf
     [LibraryImport(Library, EntryPoint = "bpf_map_get_fd_by_id", SetLastError = true)]
     internal static partial int MapGetFdById(uint id);
 
+    [LibraryImport(Library, EntryPoint = "bpf_obj_pin", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int ObjPin(int fd, string path);
+
     [LibraryImport(Library, EntryPoint = "bpf_obj_get", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int ObjGet(string path);
 

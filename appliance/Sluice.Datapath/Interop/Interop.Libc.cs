@@ -22,4 +22,12 @@ internal static partial class Libc
 
     [LibraryImport("libc", EntryPoint = "clock_gettime", SetLastError = true)]
     internal static unsafe partial int ClockGetTime(int clock, TimeSpec* time);
+
+    private const long SysMembarrier = 324; // x86-64 (the loader refuses other architectures)
+    internal const int MembarrierCommandGlobal = 1;
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long Syscall(long number, int command, uint flags, int cpu);
+
+    internal static long Membarrier(int command) => Syscall(SysMembarrier, command, 0, 0);
 }

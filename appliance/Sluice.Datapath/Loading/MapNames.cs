@@ -30,6 +30,13 @@ public static class MapNames
 
     public const string ProgramName = "sluice_xdp";
 
+    /// <summary>The sweeper's reaper program (bpf/lib/reap.h), also pinned under this name so a
+    /// tool sweeping from the pins alone can run it.</summary>
+    public const string ReaperName = "sluice_reap";
+
+    /// <summary>The reaper's pin file name (its ABI version like the maps').</summary>
+    public const string ReaperPin = "sluice_reap_v4";
+
     /// <summary>Maps of earlier ABI versions that no longer exist under any name.</summary>
     private static readonly string[] Retired = ["sluice_nat_v1"];
 

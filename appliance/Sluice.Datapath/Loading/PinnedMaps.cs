@@ -16,17 +16,18 @@ public sealed unsafe class PinnedMaps : IDisposable
     private PinnedMaps(string pinPath)
     {
         PinPath = pinPath;
-        Services = new(MapNames.Services, OpenMap(MapNames.Services));
-        var backendsFd = OpenMap(MapNames.Backends);
+        Services = new(MapNames.Services, OpenPinned(MapNames.Services));
+        var backendsFd = OpenPinned(MapNames.Backends);
         Backends = new(MapNames.Backends, backendsFd);
         BackendCapacity = MapInfo.MaxEntries(backendsFd, MapNames.Backends);
-        Flows = new(MapNames.Flows, OpenMap(MapNames.Flows));
-        Nat = new SnatSlotTable(MapNames.Nat, OpenMap(MapNames.Nat));
-        Handshakes = new(MapNames.Handshakes, OpenMap(MapNames.Handshakes));
-        Counters = new(MapNames.Counters, OpenMap(MapNames.Counters));
-        Drops = new(MapNames.Drops, OpenMap(MapNames.Drops));
-        ServiceStats = new(MapNames.ServiceStats, OpenMap(MapNames.ServiceStats));
-        BackendStats = new(MapNames.BackendStats, OpenMap(MapNames.BackendStats));
+        Flows = new(MapNames.Flows, OpenPinned(MapNames.Flows));
+        Nat = new SnatSlotTable(MapNames.Nat, OpenPinned(MapNames.Nat));
+        Handshakes = new(MapNames.Handshakes, OpenPinned(MapNames.Handshakes));
+        Reaper = File.Exists(Path.Combine(pinPath, MapNames.ReaperPin)) ? new FlowReaper(OpenPinned(MapNames.ReaperPin)) : null;
+        Counters = new(MapNames.Counters, OpenPinned(MapNames.Counters));
+        Drops = new(MapNames.Drops, OpenPinned(MapNames.Drops));
+        ServiceStats = new(MapNames.ServiceStats, OpenPinned(MapNames.ServiceStats));
+        BackendStats = new(MapNames.BackendStats, OpenPinned(MapNames.BackendStats));
     }
 
     public string PinPath { get; }
@@ -42,6 +43,10 @@ public sealed unsafe class PinnedMaps : IDisposable
     public SnatSlotTable Nat { get; }
 
     public BpfMap<uint, long> Handshakes { get; }
+
+    /// <summary>The pinned reaper program of the loaded datapath (the sweeper's hand in the kernel);
+    /// null if the datapath was loaded by a version without one.</summary>
+    public FlowReaper? Reaper { get; }
 
     public PerCpuArray<ulong> Counters { get; }
 
@@ -60,7 +65,7 @@ public sealed unsafe class PinnedMaps : IDisposable
         return new PinnedMaps(pinPath);
     }
 
-    private int OpenMap(string name)
+    private int OpenPinned(string name)
     {
         var path = Path.Combine(PinPath, name);
         var handle = new FileDescriptorHandle(BpfException.ThrowIfNegative(Libbpf.ObjGet(path), $"open {path}"));

@@ -27,6 +27,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         var program = BpfException.ThrowIfNull(Libbpf.ObjectFindProgramByName(obj.DangerousGetHandle(), MapNames.ProgramName), "find program");
         ProgramFd = BpfException.ThrowIfNegative(Libbpf.ProgramFd(program), "program fd");
         ProgramId = QueryProgramId(ProgramFd);
+        Reaper = new FlowReaper(FindProgramFd(MapNames.ReaperName));
         Services = new(MapNames.Services, MapFd(MapNames.Services));
         Vips = new(MapNames.Vips, MapFd(MapNames.Vips));
         MaglevFd = MapFd(MapNames.Maglev);
@@ -65,6 +66,9 @@ public sealed unsafe partial class XdpDatapath : IDisposable
 
     /// <summary>The fullnat reverse halves: slots mapped into this process.</summary>
     public SnatSlotTable Nat { get; }
+
+    /// <summary>The sweeper's reaper program (marks expired forward halves DEAD).</summary>
+    public FlowReaper Reaper { get; }
 
     /// <summary>Backend endpoint -> the VIPs of the dnat services it serves (how dnat replies find their connection).</summary>
     public BpfMap<Endpoint, ReplyVips> ReplyVips { get; }
@@ -126,6 +130,10 @@ public sealed unsafe partial class XdpDatapath : IDisposable
                 throw new DatapathException($"loading the XDP program failed: {Marshal.GetPInvokeErrorMessage(-rc)}.{hint}", new BpfException("bpf_object__load", -rc));
             }
             var datapath = new XdpDatapath(obj, options, adopted, logger);
+            if (options.PinPath is not null)
+            {
+                datapath.PinReaper(options.PinPath);
+            }
             Log.Loaded(logger, datapath.ProgramId, options.PinPath ?? "(unpinned)", adopted);
             return datapath;
         }
@@ -219,6 +227,14 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         *(LoadConfig*)data = config;
     }
 
+    /// <summary>Pins this object's reaper (replacing an earlier one): a tool sweeping from the pins runs it.</summary>
+    private void PinReaper(string pinPath)
+    {
+        var path = Path.Combine(pinPath, MapNames.ReaperPin);
+        File.Delete(path);
+        BpfException.ThrowIfNegative(Libbpf.ObjPin(FindProgramFd(MapNames.ReaperName), path), $"pin {path}");
+    }
+
     /// <summary>Another program of the same object (the benchmark object carries several).</summary>
     public int FindProgramFd(string name)
     {
@@ -272,7 +288,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
     /// <summary>Removes the pinned maps: the explicit end of the datapath's state.</summary>
     public static void Unpin(string pinPath)
     {
-        foreach (var name in MapNames.Pinned.Concat(MapNames.EarlierVersions()))
+        foreach (var name in MapNames.Pinned.Concat(MapNames.EarlierVersions()).Append(MapNames.ReaperPin))
         {
             File.Delete(Path.Combine(pinPath, name));
         }

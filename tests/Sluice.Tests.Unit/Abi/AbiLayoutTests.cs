@@ -21,7 +21,8 @@ public sealed partial class AbiLayoutTests
         (typeof(ServiceEntry), "sluice_service", ["id", "mode", "flags", "pad"]),
         (typeof(BackendEntry), "sluice_backend", ["address", "port", "flags", "pad", "service_id", "pad2", "next_hop_ns", "next_hop"]),
         (typeof(Tuple5), "sluice_tuple", ["saddr", "daddr", "sport", "dport", "protocol", "pad[0]", "pad[1]", "pad[2]"]),
-        (typeof(FlowEntry), "sluice_flow", ["backend_address", "backend_port", "mode", "pad", "backend_id", "service_id", "snat_address", "snat_port", "pad2", "flags", "backend_isn", "created_ns", "last_seen_ns", "closed_ns", "reply_seen_ns"]),
+        (typeof(FlowEntry), "sluice_flow", ["backend_address", "backend_port", "mode", "pad", "backend_id", "service_id", "snat_address", "snat_port", "pad2", "flags", "generation", "backend_isn", "created_ns", "last_seen_ns", "closed_ns", "reply_seen_ns"]),
+        (typeof(ReapRequest), "sluice_reap_request", ["key", "created_ns", "last_seen_ns", "reply_seen_ns", "word", "pad"]),
         (typeof(Endpoint), "sluice_endpoint", ["address", "port", "protocol", "pad"]),
         (typeof(ReplyVips), "sluice_reply_vips", ["count", "pad", "vips"]),
         (typeof(NextHop), "sluice_next_hop", ["ifindex", "ingress_ifindex", "dmac", "smac", "max_len", "pad"]),
@@ -64,6 +65,11 @@ public sealed partial class AbiLayoutTests
         {
             AddAssertion(source, $"SLUICE_CONN_F_{UpperSnake(flag.ToString())} == {(uint)flag}", $"connection flag {flag}");
         }
+        foreach (var result in Enum.GetValues<ReapResult>())
+        {
+            AddAssertion(source, $"SLUICE_REAP_{UpperSnake(result.ToString())} == {(int)result}", $"reap result {result}");
+        }
+        AddAssertion(source, "SLUICE_FLOW_FLAGS_MASK == 0xffff && SLUICE_FLOW_GENERATION_SHIFT == 16", "a forward half's word (FlowEntry.Word)");
         AddAssertion(source, $"SLUICE_HANDSHAKES_DATAPATH == {(int)HandshakeCounter.Datapath}", "handshake counter");
         AddAssertion(source, $"SLUICE_HANDSHAKES_SWEPT == {(int)HandshakeCounter.Swept}", "handshake counter");
         AddAssertion(source, $"SLUICE_HANDSHAKES_MAX == {Enum.GetValues<HandshakeCounter>().Length}", "every handshake counter is mirrored");

@@ -10,7 +10,7 @@ public sealed class ConnectionStateTests
 
     private static Connection Tcp(ConnectionFlags forward, ConnectionFlags reverse, ulong lastSeenNs)
     {
-        var flow = new FlowEntry { Flags = forward, CreatedNs = 1, LastSeenNs = lastSeenNs };
+        var flow = new FlowEntry { FlagBits = (ushort)forward, CreatedNs = 1, LastSeenNs = lastSeenNs };
         return new Connection(Client, flow, Connection.ReplyKeyOf(Client, flow), new NatEntry { Flags = reverse, CreatedNs = 1 });
     }
 
@@ -45,7 +45,7 @@ public sealed class ConnectionStateTests
         var timeouts = new ConnectionTimeouts { TcpHalfClosed = TimeSpan.FromSeconds(600) };
         var flow = new FlowEntry
         {
-            Mode = ServiceMode.Dnat, Flags = ConnectionFlags.Established | ConnectionFlags.ClientFin, CreatedNs = 1,
+            Mode = ServiceMode.Dnat, FlagBits = (ushort)(ConnectionFlags.Established | ConnectionFlags.ClientFin), CreatedNs = 1,
             LastSeenNs = 1_000_000_000, ReplySeenNs = 500_000_000_000,
         };
         var streaming = new Connection(Client, flow, Connection.ReplyKeyOf(Client, flow), null);
