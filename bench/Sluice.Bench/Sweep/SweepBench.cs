@@ -45,7 +45,7 @@ public static class SweepBench
         }
         return new PartResult("sweep", started, quick, measurements,
         [
-            "both connection tables read with BPF_MAP_LOOKUP_BATCH; each expired connection is then taken (lookup-and-delete) and its reverse half deleted: two syscalls",
+            "forward halves read with BPF_MAP_LOOKUP_BATCH, reverse halves in place (mmap); each expired connection is marked dead by the reaper program (one BPF_PROG_TEST_RUN), then, after one RCU grace period for the whole sweep, the dead are deleted in batches",
             "deletions per second are what the sweeper frees once connections expire: the ceiling on short-lived connections per second sustained over time",
         ]);
     }
