@@ -84,7 +84,7 @@ internal static class Commands
         var a = new Arguments(args, new HashSet<string> { "--pin", "--interval-ms" }, new HashSet<string>());
         var interval = TimeSpan.FromMilliseconds(a.UInt("--interval-ms", 1000));
         using var maps = PinnedMaps.Open(a.Required("--pin"));
-        var sweeper = new ConnectionSweeper(ConnectionMaps.Of(maps), new ConnectionTimeouts());
+        using var sweeper = new ConnectionSweeper(ConnectionMaps.Of(maps), new ConnectionTimeouts());
         using var stop = new CancellationTokenSource();
         using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };

@@ -151,7 +151,8 @@ struct sluice_flow {
 	__u16 pad2;
 	__u16 flags;            /* enum sluice_conn_flags; with generation, one word (SLUICE_FLOW_FLAGS_MASK) */
 	__u16 generation;       /* + 1 each time a connection is put in this element's place */
-	__be32 backend_isn;     /* dnat, TCP: the backend's SYN-ACK sequence (fullnat: in its slot) */
+	__be32 backend_isn;     /* dnat, TCP: the backend's SYN-ACK sequence (fullnat: in its slot);
+				 * set with REPLIED in one 64-bit compare-and-swap of word and ISN */
 	__u64 created_ns;       /* bpf_ktime_get_coarse_ns(); the connection's identity */
 	__u64 last_seen_ns;     /* a client packet, within SLUICE_FLOW_TOUCH_NS */
 	__u64 closed_ns;        /* when both FINs or a RST were first seen here, else 0 */

@@ -57,9 +57,9 @@ static __always_inline struct sluice_reply_vips *reply_vips_of(__be32 address, _
 }
 
 /* The dnat connection @client (its key) if it exists and chose the backend @reply comes from,
- * with its word in *@seen; one dead or being replaced counts only if @any_state. */
+ * in any state (dead or being replaced too), with its word in *@seen. */
 static __always_inline struct sluice_flow *dnat_flow_from(const struct sluice_tuple *client, const struct sluice_tuple *reply,
-							   __u32 *seen, int any_state)
+							   __u32 *seen)
 {
 	struct sluice_flow *flow = bpf_map_lookup_elem(&sluice_flows_v4, client);
 
@@ -67,8 +67,6 @@ static __always_inline struct sluice_flow *dnat_flow_from(const struct sluice_tu
 		return 0;
 	*seen = flow_word_read(flow);
 	asm volatile("" ::: "memory");
-	if (!any_state && !word_usable(*seen))
-		return 0;
 	if (flow->mode == SLUICE_MODE_DNAT && flow->backend_address == reply->saddr && flow->backend_port == reply->sport)
 		return flow;
 	return 0;
@@ -78,7 +76,8 @@ static __always_inline struct sluice_flow *dnat_flow_from(const struct sluice_tu
  * dnat replies (backend -> client) name no VIP. A backend that serves one dnat service: its
  * VIP (reply_vips). One that serves several: the connection's slot under the reply tuple, claimed
  * when it opened, names the VIP; connections opened while it served one are found by trying each
- * VIP. Returns the connection with its key in @client and its word in *@seen, or NULL.
+ * VIP. Returns the connection with its key in @client and its word in *@seen (possibly dead or
+ * being replaced: the caller drops its replies rather than let them out untranslated), or NULL.
  */
 static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct sluice_tuple *reply,
 								  struct sluice_tuple *client, __u32 *seen)
@@ -99,7 +98,7 @@ static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct
 		if (slot) {
 			client->daddr = slot->saddr;
 			client->dport = slot->sport;
-			flow = dnat_flow_from(client, reply, seen, 0);
+			flow = dnat_flow_from(client, reply, seen);
 			if (flow && flow->created_ns == owner)
 				return flow;
 		}
@@ -109,7 +108,7 @@ static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct
 			break;
 		client->daddr = vips->vips[i].vip;
 		client->dport = vips->vips[i].port;
-		flow = dnat_flow_from(client, reply, seen, 0);
+		flow = dnat_flow_from(client, reply, seen);
 		if (flow)
 			return flow;
 	}
@@ -135,7 +134,7 @@ static __always_inline int dnat_replies_ambiguous(const struct sluice_tuple *cli
 			continue;
 		other.daddr = vips->vips[i].vip;
 		other.dport = vips->vips[i].port;
-		if (dnat_flow_from(&other, &reply, &seen, 1))
+		if (dnat_flow_from(&other, &reply, &seen))
 			return 1;
 	}
 	return 0;
@@ -341,8 +340,9 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 		return drop(SLUICE_DROP_FLOW_INSERT_FAILED);
 	reason = open_connection(pkt, service, existing, seen, &created, &backend, now);
 	if (reason != SLUICE_DROP_NONE && existing) {
-		/* Not replaced after all (this CPU alone writes the word while REPLACED is set). */
-		*(volatile __u32 *)flow_word(existing) = seen;
+		/* Not replaced after all: give the word back as it was (no one else writes it while
+		 * REPLACED is set; a compare-and-swap all the same, never a blind store). */
+		__sync_val_compare_and_swap(flow_word(existing), seen | SLUICE_CONN_F_REPLACED, seen);
 	}
 	if (reason == SLUICE_DROP_CONNECTION_TABLE_FULL)
 		tables_full(now);
@@ -367,6 +367,9 @@ forward:
 static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packet *pkt, struct sluice_flow *flow,
 						__u32 seen, const struct sluice_tuple *client)
 {
+	/* Its connection expired, or another is being put in its place: never out untranslated. */
+	if (!word_usable(seen))
+		return drop(SLUICE_DROP_NO_CONNECTION);
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 	count(SLUICE_CTR_REPLY_NAT);

@@ -58,13 +58,17 @@ static __always_inline int word_usable(__u32 word)
 	return !(word & (SLUICE_CONN_F_DEAD | SLUICE_CONN_F_REPLACED));
 }
 
-/* Copies the binding and created_ns of the connection read as @seen into @out; 0 if another
- * connection was put in its place meanwhile (the copy may be torn). A seqlock read: loads
- * stay in order on x86-64, and flow_replace writes the word last. */
+/* Copies the binding and created_ns of the connection read as @seen into @out; 0 if it was
+ * dead or being replaced when read, or another connection was put in its place meanwhile (the
+ * copy may be torn). A seqlock read: loads stay in order on x86-64, and flow_replace writes
+ * the word last. */
 static __always_inline int flow_read_binding(struct sluice_flow *flow, __u32 seen, struct sluice_flow *out)
 {
 	__u32 now;
 
+	if (!word_usable(seen))
+		return 0;
+	asm volatile("" ::: "memory"); /* the copy after the read of @seen */
 	__builtin_memcpy(out, flow, __builtin_offsetof(struct sluice_flow, last_seen_ns));
 	asm volatile("" ::: "memory");
 	now = flow_word_read(flow);
@@ -364,15 +368,37 @@ static __always_inline void conn_on_reply(struct sluice_snat_slot *nat, __u64 ow
 		flow_mark(flow, seen, bits, now);
 }
 
+/*
+ * Records the backend's first answer (and its SYN-ACK's sequence @isn) on the dnat connection read
+ * as @seen: the word and backend_isn are one aligned 64-bit value, swapped together, so the ISN
+ * never lands in a newer connection put in the element since.
+ */
+static __always_inline void flow_set_replied(struct sluice_flow *flow, __u32 seen, __be32 isn)
+{
+	__u64 *both = (__u64 *)flow_word(flow);
+	__u64 current, found;
+	__u32 word;
+	int i;
+
+	current = *(volatile __u64 *)both;
+	for (i = 0; i < 8; i++) {
+		word = (__u32)current;
+		if (word_generation(word) != word_generation(seen) || !word_usable(word) || (word & SLUICE_CONN_F_REPLIED))
+			return;
+		found = __sync_val_compare_and_swap(both, current, ((__u64)isn << 32) | (word | SLUICE_CONN_F_REPLIED));
+		if (found == current)
+			return;
+		current = found;
+	}
+}
+
 /* A backend packet on a dnat connection: its one entry, read as @seen. */
 static __always_inline void conn_on_dnat_reply(struct sluice_flow *flow, __u32 seen, const struct packet *pkt, __u64 now)
 {
-	__u32 bits = conn_backend_side(seen, &flow->reply_seen_ns, pkt, now), before;
+	__u32 bits = conn_backend_side(seen, &flow->reply_seen_ns, pkt, now);
 
-	/* The flag first (only on this very connection), then the ISN: the client's ACK that
-	 * checks it comes a round trip later. */
-	if ((bits & SLUICE_CONN_F_REPLIED) && flow_set_flags(flow, seen, SLUICE_CONN_F_REPLIED, &before))
-		flow->backend_isn = pkt->tcp_seq;
+	if (bits & SLUICE_CONN_F_REPLIED)
+		flow_set_replied(flow, seen, pkt->tcp_seq);
 	bits &= ~SLUICE_CONN_F_REPLIED;
 	if (bits)
 		flow_mark(flow, seen, bits, now);

@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Datapath.Abi;
+using Sluice.Datapath.Connections;
 using Sluice.Datapath.Loading;
 using Sluice.Datapath.Programming;
 using Sluice.Datapath.Testing;
@@ -104,6 +105,30 @@ public sealed class PinningTests
             Assert.True(File.Exists(Path.Combine(pinPath, MapNames.Flows)));
             using var again = XdpDatapath.Load(PinnedOptions(pinPath), NullLogger.Instance);
             Assert.True(again.AdoptedPinnedMaps);
+        }
+        finally
+        {
+            XdpDatapath.Unpin(pinPath);
+        }
+    }
+
+    [RootFact]
+    public void OnePinnedDatapathHasOneSweeperAtATime()
+    {
+        // Two sweepers would delete each other's freshly marked connections before the grace
+        // period: the second (a second daemon, or the tool beside one) is refused, saying why.
+        var pinPath = NewPinPath();
+        try
+        {
+            using var datapath = XdpDatapath.Load(PinnedOptions(pinPath), NullLogger.Instance);
+            var first = new ConnectionSweeper(datapath, new ConnectionTimeouts());
+            using var pinned = PinnedMaps.Open(pinPath);
+            var error = Assert.Throws<DatapathException>(() => new ConnectionSweeper(ConnectionMaps.Of(pinned), new ConnectionTimeouts()));
+            Assert.Contains("another sweeper", error.Message);
+            Assert.Contains(pinPath, error.Message);
+            first.Dispose();
+            using var second = new ConnectionSweeper(ConnectionMaps.Of(pinned), new ConnectionTimeouts());
+            Assert.Equal(0, second.Sweep(ConnectionTable.NowNs()).TotalExpired);
         }
         finally
         {

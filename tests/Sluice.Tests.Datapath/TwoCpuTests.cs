@@ -80,9 +80,11 @@ public sealed partial class TwoCpuTests
 
         void Open(NamespaceThread cpu, byte network) => cpu.Run(() =>
         {
-            for (var i = 0; i < 20_000 && DateTime.UtcNow < stop; i++)
+            // Until the deadline (each sweep waits for a grace period): a new client every datagram.
+            for (var i = 0; i < 2_000_000 && DateTime.UtcNow < stop; i++)
             {
-                var result = ProgramTestRun.Run(env.Datapath.ProgramFd, Datagram(new IPAddress([198, 19, network, (byte)(1 + i % 250)]), (ushort)(10000 + i)), env.Ifindex["cl0"]);
+                var client = new IPAddress([198, 19, network, (byte)(1 + i % 250)]);
+                var result = ProgramTestRun.Run(env.Datapath.ProgramFd, Datagram(client, (ushort)(10000 + i / 250 % 50000)), env.Ifindex["cl0"]);
                 if (result.Action == XdpAction.Redirect)
                 {
                     Interlocked.Increment(ref forwarded);

@@ -55,6 +55,10 @@ public sealed partial class ConnectionTracking(
         catch (OperationCanceledException)
         {
         }
+        finally
+        {
+            sweeper?.Dispose(); // its lock on the pin directory: a daemon started next may sweep
+        }
     }
 
     private void Sweep()

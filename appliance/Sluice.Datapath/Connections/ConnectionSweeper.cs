@@ -38,12 +38,13 @@ public sealed record SweepResult(
 /// half ever writes into another connection's (a preallocated hash hands a deleted element to
 /// the next insert at once): the reaper program marks it DEAD, in the kernel and only if it is
 /// still exactly as the snapshot saw it (a packet may have come since); from then the datapath
-/// treats it as gone, and its reverse half is retired. Then, once an RCU grace period has passed
-/// (no CPU still runs a program that found either before), the dead entries are deleted and the
-/// retired slots freed; where no grace period can be waited for, the next sweep does it.
-/// Single-threaded by design: one sweeper per datapath.
+/// treats it as gone, and its reverse half is retired. Once an RCU grace period has passed (no CPU
+/// still runs a program that found it before), the dead entry is deleted (where no grace period
+/// can be waited for, at the next sweep); retired slots are freed at the next sweep, after the
+/// round trip of a packet forwarded just before. One sweeper per datapath: a pinned datapath's
+/// sweeper holds a lock on its pin directory.
 /// </summary>
-public sealed class ConnectionSweeper
+public sealed class ConnectionSweeper : IDisposable
 {
     private const byte Tcp = 6;
     private readonly ConnectionMaps maps;
@@ -51,8 +52,9 @@ public sealed class ConnectionSweeper
     private long swept;
     private readonly Func<bool> waitForReaders;
     private HashSet<(Tuple5 Key, ulong CreatedNs)> orphansLastTime = [];
-    // Slots retired and not yet freed (found retired at start, or retired by a sweep that could not wait).
+    // Slots retired by the last sweep (or found retired at start): freed at the next one.
     private List<uint> retired;
+    private readonly SweeperLock? sweeperLock;
     // Forward halves this sweep marked dead.
     private readonly List<Tuple5> marked = [];
 
@@ -67,6 +69,7 @@ public sealed class ConnectionSweeper
     {
         this.maps = maps;
         this.waitForReaders = waitForReaders ?? RcuGracePeriod.TryWait;
+        sweeperLock = maps.PinPath is null ? null : SweeperLock.Acquire(maps.PinPath);
         Timeouts = timeouts;
         // Adopted maps carry the count of an earlier sweeper: go on from it.
         swept = maps.Handshakes.TryLookup((uint)HandshakeCounter.Swept, out var value) ? value : 0;
@@ -79,15 +82,21 @@ public sealed class ConnectionSweeper
     {
         var clock = Stopwatch.StartNew();
         marked.Clear();
-        // Retired a sweep ago: no CPU still holds them (a program runs for microseconds).
+        // Retired a sweep ago: a packet forwarded just before its connection expired has had its
+        // round trip (and no CPU still holds the slot), so the port may go to another client.
         FreeRetired();
         var inProgressBefore = HandshakesInProgress();
         var snapshot = ConnectionTable.Read(maps.Flows, maps.Nat);
         var inProgressAfter = HandshakesInProgress();
-        // Marked dead by an earlier sweep that could not wait for readers (or an earlier sweeper):
-        // no CPU holds them now. Nothing else can have taken their keys: the datapath neither
-        // replaces nor writes a dead entry.
-        DeleteDead(snapshot.Dead);
+        // Dead entries left by a sweep that could not wait for readers (or by an earlier sweeper):
+        // marked a sweep interval ago at least, and a grace period more where one can be had (an
+        // earlier sweeper may have stopped just after marking). Nothing else can have taken their
+        // keys: the datapath neither replaces nor writes a dead entry, and this is the only sweeper.
+        if (snapshot.Dead.Count > 0)
+        {
+            waitForReaders();
+            DeleteDead(snapshot.Dead);
+        }
         var services = maps.Services.ReadAll().ToDictionary(e => e.Key, e => e.Value);
         var backends = new Dictionary<uint, BackendEntry?>();
         var expired = Enum.GetValues<ExpiryReason>().ToDictionary(r => r, _ => 0);
@@ -97,10 +106,9 @@ public sealed class ConnectionSweeper
         {
             foreach (var connection in snapshot.Connections)
             {
-                if (ReasonToExpire(connection, nowNs, services, backends) is not null &&
-                    RereadReverse(connection) is { } current && ReasonToExpire(current, nowNs, services, backends) is { } reason)
+                if (ReasonToExpire(connection, nowNs, services, backends) is not null)
                 {
-                    freed += Reap(current, reason, expired);
+                    freed += Reap(connection, nowNs, services, backends, expired);
                 }
             }
             DeleteOrphans(snapshot, nowNs, expired);
@@ -113,15 +121,17 @@ public sealed class ConnectionSweeper
                 maps.Handshakes.Update((uint)HandshakeCounter.Swept, swept);
             }
         }
-        if ((marked.Count > 0 || retired.Count > 0) && waitForReaders())
+        if (marked.Count > 0 && waitForReaders())
         {
-            // No CPU holds what was marked or retired: their keys and ports are free now.
+            // No CPU holds what was marked: the keys are free for new connections now.
             DeleteDead(marked);
-            FreeRetired();
         }
         marked.Clear();
         return new SweepResult(snapshot.Connections, expired, HandshakesInProgress(), clock.Elapsed) { HandshakesFreed = freed };
     }
+
+    /// <summary>Gives up the pin directory's sweeper lock.</summary>
+    public void Dispose() => sweeperLock?.Dispose();
 
     private void DeleteDead(IReadOnlyList<Tuple5> keys)
     {
@@ -166,16 +176,47 @@ public sealed class ConnectionSweeper
         return connection with { Reverse = reverse };
     }
 
-    /// <summary>Marks the connection dead if it is still as read; returns 1 if it was an unproven handshake, else 0.</summary>
-    private int Reap(Connection connection, ExpiryReason reason, Dictionary<ExpiryReason, int> expired)
+    /// <summary>
+    /// Marks an expired connection dead if it is still as read. A snapshot may be seconds old: if a
+    /// packet came since, the connection is read again and judged on what it is now (a handshake
+    /// past its timeout expires whatever the spoofer keeps sending). Returns 1 if it was an
+    /// unproven handshake, else 0.
+    /// </summary>
+    private int Reap(Connection connection, ulong nowNs, Dictionary<ServiceKey, ServiceEntry> services,
+        Dictionary<uint, BackendEntry?> backends, Dictionary<ExpiryReason, int> expired)
     {
-        if (maps.Reaper.Reap(connection.Client, connection.Forward) != ReapResult.Marked)
+        for (var attempt = 0; attempt < 2; attempt++)
         {
-            return 0;
+            if (attempt > 0)
+            {
+                if (!maps.Flows.TryLookup(connection.Client, out var fresh) || fresh.IsDead || fresh.CreatedNs != connection.Forward.CreatedNs)
+                {
+                    return 0;
+                }
+                connection = connection with { Forward = fresh };
+            }
+            if (RereadReverse(connection) is not { } current || ReasonToExpire(current, nowNs, services, backends) is not { } reason)
+            {
+                return 0;
+            }
+            switch (maps.Reaper.Reap(current.Client, current.Forward))
+            {
+                case ReapResult.Marked:
+                    return Taken(current, reason, expired);
+                case ReapResult.Changed:
+                    continue;
+                default:
+                    return 0;
+            }
         }
+        return 0;
+    }
+
+    /// <summary>Accounts for a connection just marked dead (from exactly the flags the reaper compared).</summary>
+    private int Taken(Connection connection, ExpiryReason reason, Dictionary<ExpiryReason, int> expired)
+    {
         marked.Add(connection.Client);
-        // Marked from exactly the flags read: an unproven handshake leaves the budget now (the
-        // datapath proves no dead connection).
+        // An unproven handshake leaves the budget now (the datapath proves no dead connection).
         var unproven = 0;
         if (connection.Client.Protocol == Tcp && !connection.Forward.Flags.HasFlag(ConnectionFlags.Established))
         {

@@ -23,6 +23,15 @@ internal static partial class Libc
     [LibraryImport("libc", EntryPoint = "clock_gettime", SetLastError = true)]
     internal static unsafe partial int ClockGetTime(int clock, TimeSpec* time);
 
+    internal const int OpenReadOnlyDirectory = 0x10000 | 0x80000; // O_RDONLY | O_DIRECTORY | O_CLOEXEC
+    internal const int LockExclusiveNonBlocking = 2 | 4;           // LOCK_EX | LOCK_NB
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    internal static partial int Flock(int fd, int operation);
+
     private const long SysMembarrier = 324; // x86-64 (the loader refuses other architectures)
     internal const int MembarrierCommandGlobal = 1;
 
