@@ -83,6 +83,10 @@ internal static class Commands
     {
         var a = new Arguments(args, new HashSet<string> { "--pin", "--interval-ms" }, new HashSet<string>());
         var interval = TimeSpan.FromMilliseconds(a.UInt("--interval-ms", 1000));
+        if (interval < TimeSpan.FromMilliseconds(100))
+        {
+            throw new ToolException("--interval-ms must be at least 100 (what a sweep retires is freed at the next)");
+        }
         using var maps = PinnedMaps.Open(a.Required("--pin"));
         using var sweeper = new ConnectionSweeper(ConnectionMaps.Of(maps), new ConnectionTimeouts());
         using var stop = new CancellationTokenSource();

@@ -113,7 +113,7 @@ struct sluice_tuple {
  * connections, forward entry first, so a port is never free while either direction is.
  * A forward entry is never freed under a CPU that may still hold it (a preallocated hash
  * reuses a freed element at once): the datapath replaces a connection in place, and the
- * sweeper first marks one DEAD (the reaper program), then deletes it a sweep later.
+ * sweeper first marks one DEAD (the reaper program), then deletes it after an RCU grace period.
  */
 enum sluice_conn_flags {
 	SLUICE_CONN_F_ESTABLISHED = 1 << 0, /* TCP: handshake proven */
@@ -167,7 +167,8 @@ struct sluice_flow {
  * owner from 0 to WRITING, no claim of the same tuple in the other slot, fields, then owner =
  * the connection's created_ns (published last). Freeing by the control plane is two-phase, so a
  * CPU still holding the slot never writes into a newer connection's: owner created_ns ->
- * RETIRED (dead to readers, taken to claimants), then RETIRED -> 0 a sweep later. The map is
+ * RETIRED (dead to readers, its tuple still taken in both slots of the pair), then RETIRED -> 0 a
+ * sweep later (after the round trip of a packet forwarded just before). The map is
  * mmapable for that. Sized at least twice the connections it holds, so a claim seldom finds
  * its pair taken by other tuples. The ordering relies on x86-64 (loads kept in order; locked
  * instructions are full barriers): the loader refuses other architectures.
@@ -321,7 +322,7 @@ enum sluice_drop_reason {
 	SLUICE_DROP_HANDSHAKE_LIMIT = 16,    /* too many connections in their handshake (SYN flood) */
 	SLUICE_DROP_CONNECTION_TABLE_FULL = 17, /* flows or nat full: refused, nothing evicted */
 	SLUICE_DROP_STALE_CONNECTION = 18,   /* TCP, not a SYN, on a connection whose backend or service changed */
-	SLUICE_DROP_CONNECTION_EXPIRING = 19, /* its key is an expired connection's, deleted at the next sweep */
+	SLUICE_DROP_CONNECTION_EXPIRING = 19, /* its key is an expired connection's, not yet deleted (a grace period) */
 	SLUICE_DROP_MAX,
 };
 

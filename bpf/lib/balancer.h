@@ -83,10 +83,11 @@ static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct
 								  struct sluice_tuple *client, __u32 *seen)
 {
 	struct sluice_reply_vips *vips = reply_vips_of(reply->saddr, reply->sport, reply->protocol);
+	struct sluice_tuple candidate = {};
 	struct sluice_snat_slot *slot;
-	struct sluice_flow *flow;
+	struct sluice_flow *flow, *found = 0;
+	__u32 i, candidate_seen = 0;
 	__u64 owner;
-	__u32 i;
 
 	if (!vips || vips->count == 0)
 		return 0;
@@ -103,16 +104,29 @@ static __always_inline struct sluice_flow *dnat_connection_of_reply(const struct
 				return flow;
 		}
 	}
+	/* A usable match first: a dead one of another VIP must not shadow it (connections opened
+	 * while the backend served one service have no slot, so two may exist). */
 	for (i = 0; i < SLUICE_MAX_REPLY_VIPS; i++) {
 		if (i >= vips->count)
 			break;
-		client->daddr = vips->vips[i].vip;
-		client->dport = vips->vips[i].port;
-		flow = dnat_flow_from(client, reply, seen);
-		if (flow)
-			return flow;
+		candidate.saddr = client->saddr;
+		candidate.sport = client->sport;
+		candidate.protocol = client->protocol;
+		candidate.daddr = vips->vips[i].vip;
+		candidate.dport = vips->vips[i].port;
+		flow = dnat_flow_from(&candidate, reply, &candidate_seen);
+		if (!flow)
+			continue;
+		if (!found || (!word_usable(*seen) && word_usable(candidate_seen))) {
+			found = flow;
+			*seen = candidate_seen;
+			client->daddr = candidate.daddr;
+			client->dport = candidate.dport;
+		}
+		if (word_usable(candidate_seen))
+			break;
 	}
-	return 0;
+	return found;
 }
 
 /* Another dnat connection of this client port to another VIP on the same backend, in any state

@@ -10,7 +10,7 @@
  *
  * A forward half's element is never freed while a CPU may hold it: a newer connection on the same
  * key is put in its place (flow_replace), and the sweeper marks an expired one DEAD before it
- * deletes it a sweep later. Its flags change only by compare-and-swap of the word they share
+ * deletes it after an RCU grace period. Its flags change only by compare-and-swap of the word they share
  * with the generation, conditioned on the word the CPU read when it found the entry: a FIN or a
  * proof meant for one connection never lands in the next.
  */

@@ -6,7 +6,7 @@
  * a FIN into the next connection. So the sweeper asks the reaper (BPF_PROG_TEST_RUN, one
  * request per connection) to mark the entry DEAD, by compare-and-swap of its word, only if it
  * is still exactly as the snapshot saw it; the datapath treats a DEAD entry as gone and never
- * writes it, and the sweeper deletes it at the next sweep, long after any CPU let go of it.
+ * writes it, and the sweeper deletes it after an RCU grace period, once no CPU holds it.
  */
 #ifndef SLUICE_REAP_H
 #define SLUICE_REAP_H

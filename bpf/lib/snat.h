@@ -99,7 +99,8 @@ static __always_inline void snat_release(struct sluice_snat_slot *slot, __u64 cr
 
 /* Whether the other slot of the pair holds @reply, or may be about to (being written): then
  * @reply is taken, and claiming it in this slot too would give one port to two connections.
- * A retired slot holds a dead connection. */
+ * A retired slot's tuple stays taken until the slot is freed: a reply to its dead connection
+ * may still be in flight, and must not reach a new owner of the port. */
 static __always_inline int pair_conflicts(const struct sluice_snat_slot *other, const struct sluice_tuple *reply)
 {
 	__u64 owner;
@@ -110,7 +111,7 @@ static __always_inline int pair_conflicts(const struct sluice_snat_slot *other, 
 	if (owner == SLUICE_SLOT_WRITING)
 		return 1;
 	asm volatile("" ::: "memory");
-	return owner_is_live(owner) && slot_holds(other, reply);
+	return owner != 0 && slot_holds(other, reply);
 }
 
 /* Claims a slot of @reply's pair for a new connection (client @client, opened at @now) and

@@ -187,6 +187,30 @@ public sealed class ConnectionStateTests
     }
 
     [RootFact]
+    public void AnExpiredConnectionsPortWaitsASweepEvenWhenTheOtherSlotOfItsPairIsFree()
+    {
+        // Its slot is retired, not freed: a reply to it may still be in flight. The tuple must
+        // stay taken in both slots of its pair, or the next client gets the port at once and
+        // the late reply with it.
+        using var env = new DatapathEnvironment(Small(1024, 40000, 40000, 1));
+        env.Apply(Service(5000, L4Protocol.Udp, ServiceMode.FullNat, "198.18.2.10"));
+        var a = new Conversation(env, ClientAddress(0), 50090, Vip, 5000, PacketBuilder.Udp);
+        Assert.Equal(XdpAction.Redirect, a.Send(0).Action);
+        var sweeper = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, new ConnectionTimeouts { Udp = TimeSpan.FromSeconds(60) }));
+        Assert.Equal(1, env.Thread.Run(() => sweeper.Sweep(ConnectionTable.NowNs() + 61_000_000_000)).Expired[ExpiryReason.Idle]);
+
+        var c = new Conversation(env, ClientAddress(1), 50091, Vip, 5000, PacketBuilder.Udp);
+        var exhausted = env.Drops(DropReason.SnatExhausted);
+        Assert.Equal(XdpAction.Drop, c.Send(0).Action);
+        Assert.Equal(exhausted + 1, env.Drops(DropReason.SnatExhausted));
+        Assert.False(a.IsForMe(a.Reply(0, "late"u8.ToArray()))); // A's connection is gone...
+
+        env.Thread.Run(() => sweeper.Sweep(ConnectionTable.NowNs() + 61_000_000_000));
+        Assert.Equal(XdpAction.Redirect, c.Send(0).Action); // ...and a sweep later the port is C's
+        Assert.True(c.IsForMe(c.Reply(0, "for C"u8.ToArray())));
+    }
+
+    [RootFact]
     public void ABackendMarkedDownKeepsItsConnectionsPortsUntilTheyHaveBeenQuietForTheStaleHold()
     {
         // A backend marked down may be alive and still sending: its connections' SNAT ports
@@ -208,6 +232,7 @@ public sealed class ConnectionStateTests
         Assert.Equal(XdpAction.Drop, c.Send(0).Action); // the one port is still A's
         env.Apply(web with { Backends = [web.Backends[0] with { State = BackendState.Down }] });
         Assert.Equal(1, env.Thread.Run(() => sweeper.Sweep(ConnectionTable.NowNs() + 121_000_000_000)).Expired[ExpiryReason.Stale]);
+        env.Thread.Run(() => sweeper.Sweep(ConnectionTable.NowNs() + 121_000_000_000)); // its slot: retired, then free
         env.Apply(web);
         Assert.Equal(XdpAction.Redirect, c.Send(0).Action);
     }
@@ -539,6 +564,7 @@ public sealed class ConnectionStateTests
         Assert.Equal(0, env.Thread.Run(() => sweeper.Sweep(now + 30_000_000_000)).TotalExpired); // idle 30 s: kept
         Assert.True(a.IsForMe(a.Reply(0, "late answer"u8.ToArray())));
         Assert.Equal(1, env.Thread.Run(() => sweeper.Sweep(now + 62_000_000_000)).Expired[ExpiryReason.Idle]);
+        env.Thread.Run(() => sweeper.Sweep(now + 62_000_000_000)); // its slot: retired, then free
         Assert.Equal(XdpAction.Redirect, c.Send(0).Action);
         Assert.True(c.IsForMe(c.Reply(0, "for C"u8.ToArray())));
         Assert.Empty(env.Thread.Run(() => ConnectionTable.Read(env.Datapath.Flows, env.Datapath.Nat)).OrphanReverseHalves);

@@ -84,6 +84,31 @@ public sealed class FlowReapingTests
     }
 
     [RootFact]
+    public void WhatAnEarlierSweeperLeftGoesOnlyAfterAGracePeriodOrTwoSweeps()
+    {
+        // An earlier sweeper may have stopped a moment after marking and retiring: a new one
+        // must not delete or free at once what a CPU (or an in-flight reply) may still hold.
+        using var env = Environment(ServiceMode.FullNat);
+        var a = new Conversation(env, Client, 50105, Vip, 80);
+        Assert.True(a.Handshake());
+        Assert.Equal(XdpAction.Redirect, a.Send(Tcp.Rst).Action);
+        using (var earlier = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, new ConnectionTimeouts(), () => false)))
+        {
+            Assert.Equal(1, env.Thread.Run(() => earlier.Sweep(Later)).Expired[ExpiryReason.Closed]);
+        }
+        var slotsRetired = env.Thread.Run(() => env.Datapath.Nat.Retired().Count);
+        Assert.Equal(1, slotsRetired);
+
+        var next = env.Thread.Run(() => new ConnectionSweeper(env.Datapath, new ConnectionTimeouts(), () => false));
+        env.Thread.Run(() => next.Sweep(Later));
+        Assert.True(Flow(env, KeyOf(a))?.IsDead);
+        Assert.Equal(1, env.Thread.Run(() => env.Datapath.Nat.Retired().Count));
+        env.Thread.Run(() => next.Sweep(Later));
+        Assert.Null(Flow(env, KeyOf(a)));
+        Assert.Empty(env.Thread.Run(() => env.Datapath.Nat.Retired()));
+    }
+
+    [RootFact]
     public void ADeadConnectionIsGoneForEveryPacketAndNeverWritten()
     {
         using var env = Environment(ServiceMode.Dnat);

@@ -52,11 +52,15 @@ public sealed class ConnectionSweeper : IDisposable
     private long swept;
     private readonly Func<bool> waitForReaders;
     private HashSet<(Tuple5 Key, ulong CreatedNs)> orphansLastTime = [];
-    // Slots retired by the last sweep (or found retired at start): freed at the next one.
-    private List<uint> retired;
+    // Slots retired by the last sweep: freed at the next one. Found retired at start (an earlier
+    // sweeper's, retired a moment ago perhaps): freed at the second.
+    private List<uint> retired = [];
+    private List<uint> retiredBefore;
     private readonly SweeperLock? sweeperLock;
     // Forward halves this sweep marked dead.
     private readonly List<Tuple5> marked = [];
+    // Dead forward halves the last sweep found and could not delete yet (no grace period to be had).
+    private HashSet<Tuple5> deadLastTime = [];
 
     public ConnectionSweeper(XdpDatapath datapath, ConnectionTimeouts timeouts, Func<bool>? waitForReaders = null)
         : this(ConnectionMaps.Of(datapath), timeouts, waitForReaders)
@@ -69,11 +73,12 @@ public sealed class ConnectionSweeper : IDisposable
     {
         this.maps = maps;
         this.waitForReaders = waitForReaders ?? RcuGracePeriod.TryWait;
-        sweeperLock = maps.PinPath is null ? null : SweeperLock.Acquire(maps.PinPath);
         Timeouts = timeouts;
         // Adopted maps carry the count of an earlier sweeper: go on from it.
         swept = maps.Handshakes.TryLookup((uint)HandshakeCounter.Swept, out var value) ? value : 0;
-        retired = maps.Nat.Retired();
+        retiredBefore = maps.Nat.Retired();
+        // Last: nothing after it can throw and leave the lock held.
+        sweeperLock = maps.PinPath is null ? null : SweeperLock.Acquire(maps.PinPath);
     }
 
     public ConnectionTimeouts Timeouts { get; set; }
@@ -85,18 +90,12 @@ public sealed class ConnectionSweeper : IDisposable
         // Retired a sweep ago: a packet forwarded just before its connection expired has had its
         // round trip (and no CPU still holds the slot), so the port may go to another client.
         FreeRetired();
+        retired = retiredBefore;
+        retiredBefore = [];
         var inProgressBefore = HandshakesInProgress();
         var snapshot = ConnectionTable.Read(maps.Flows, maps.Nat);
         var inProgressAfter = HandshakesInProgress();
-        // Dead entries left by a sweep that could not wait for readers (or by an earlier sweeper):
-        // marked a sweep interval ago at least, and a grace period more where one can be had (an
-        // earlier sweeper may have stopped just after marking). Nothing else can have taken their
-        // keys: the datapath neither replaces nor writes a dead entry, and this is the only sweeper.
-        if (snapshot.Dead.Count > 0)
-        {
-            waitForReaders();
-            DeleteDead(snapshot.Dead);
-        }
+        DeleteLeftoverDead(snapshot.Dead);
         var services = maps.Services.ReadAll().ToDictionary(e => e.Key, e => e.Value);
         var backends = new Dictionary<uint, BackendEntry?>();
         var expired = Enum.GetValues<ExpiryReason>().ToDictionary(r => r, _ => 0);
@@ -121,13 +120,39 @@ public sealed class ConnectionSweeper : IDisposable
                 maps.Handshakes.Update((uint)HandshakeCounter.Swept, swept);
             }
         }
-        if (marked.Count > 0 && waitForReaders())
+        if (marked.Count > 0)
         {
-            // No CPU holds what was marked: the keys are free for new connections now.
-            DeleteDead(marked);
+            if (waitForReaders())
+            {
+                // No CPU holds what was marked: the keys are free for new connections now.
+                DeleteDead(marked);
+            }
+            else
+            {
+                deadLastTime.UnionWith(marked); // marked a sweep before the next: it deletes them
+            }
         }
         marked.Clear();
         return new SweepResult(snapshot.Connections, expired, HandshakesInProgress(), clock.Elapsed) { HandshakesFreed = freed };
+    }
+
+    /// <summary>
+    /// Dead entries a sweep could not delete (no grace period to be had), or an earlier sweeper
+    /// left (perhaps marked a moment ago): after a grace period now, or else once seen dead at two
+    /// sweeps running. Nothing else can have taken their keys: the datapath neither replaces nor
+    /// writes a dead entry, and this is the only sweeper.
+    /// </summary>
+    private void DeleteLeftoverDead(IReadOnlyList<Tuple5> dead)
+    {
+        if (dead.Count == 0)
+        {
+            deadLastTime = [];
+            return;
+        }
+        var waited = waitForReaders();
+        var now = waited ? dead : dead.Where(deadLastTime.Contains).ToList();
+        DeleteDead(now);
+        deadLastTime = waited ? [] : dead.Except(now).ToHashSet();
     }
 
     /// <summary>Gives up the pin directory's sweeper lock.</summary>
@@ -189,7 +214,8 @@ public sealed class ConnectionSweeper : IDisposable
         {
             if (attempt > 0)
             {
-                if (!maps.Flows.TryLookup(connection.Client, out var fresh) || fresh.IsDead || fresh.CreatedNs != connection.Forward.CreatedNs)
+                if (!maps.Flows.TryLookup(connection.Client, out var fresh) || fresh.IsDead ||
+                    fresh.CreatedNs != connection.Forward.CreatedNs || fresh.Generation != connection.Forward.Generation)
                 {
                     return 0;
                 }
