@@ -298,6 +298,7 @@ enum sluice_counter {
 	SLUICE_CTR_HANDSHAKE_PROVEN = 17,      /* a TCP connection's handshake completed */
 	SLUICE_CTR_FLOW_REPLACED = 18,         /* a SYN (or UDP) on a closed or stale connection opened a new one */
 	SLUICE_CTR_FLOW_RACE_ADOPTED = 19,     /* two CPUs opened one flow: the loser took the winner's */
+	SLUICE_CTR_PARTIAL_CHECKSUM_FINISHED = 20, /* a partial (tx-offload) TCP/UDP checksum completed before a rewrite */
 	SLUICE_CTR_MAX,
 };
 
@@ -323,6 +324,7 @@ enum sluice_drop_reason {
 	SLUICE_DROP_CONNECTION_TABLE_FULL = 17, /* flows or nat full: refused, nothing evicted */
 	SLUICE_DROP_STALE_CONNECTION = 18,   /* TCP, not a SYN, on a connection whose backend or service changed */
 	SLUICE_DROP_CONNECTION_EXPIRING = 19, /* its key is an expired connection's, not yet deleted (a grace period) */
+	SLUICE_DROP_PARTIAL_CHECKSUM = 20,   /* a partial checksum on a segment too long to finish (> 9216 bytes) */
 	SLUICE_DROP_MAX,
 };
 

@@ -320,6 +320,8 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
+	if (finish_partial_checksum(ctx, pkt))
+		return drop(SLUICE_DROP_PARTIAL_CHECKSUM);
 
 	existing = bpf_map_lookup_elem(&sluice_flows_v4, &pkt->tuple);
 	if (existing) {
@@ -386,6 +388,8 @@ static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packe
 		return drop(SLUICE_DROP_NO_CONNECTION);
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
+	if (finish_partial_checksum(ctx, pkt))
+		return drop(SLUICE_DROP_PARTIAL_CHECKSUM);
 	count(SLUICE_CTR_REPLY_NAT);
 	conn_on_dnat_reply(flow, seen, pkt, bpf_ktime_get_coarse_ns());
 	count_traffic(&sluice_service_stats_v4, flow->service_id, pkt->frame_len, 0, 1);
@@ -409,6 +413,8 @@ static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pk
 		return drop(SLUICE_DROP_NO_CONNECTION);
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
+	if (finish_partial_checksum(ctx, pkt))
+		return drop(SLUICE_DROP_PARTIAL_CHECKSUM);
 	count(SLUICE_CTR_REPLY_NAT);
 	conn_on_reply(nat, owner, pkt, bpf_ktime_get_coarse_ns());
 	count_traffic(&sluice_service_stats_v4, service_id, pkt->frame_len, 0, 1);

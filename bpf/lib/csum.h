@@ -9,6 +9,8 @@
 #define SLUICE_CSUM_H
 
 #include <linux/types.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
 
 /* Delta for replacing 32-bit word @from with @to. */
 static __always_inline __u64 csum_delta32(__u32 from, __u32 to)
@@ -35,6 +37,17 @@ static __always_inline __u16 csum_fold64(__u64 sum)
 static __always_inline __u16 csum_apply(__u16 check, __u64 delta)
 {
 	return (__u16)~csum_fold64((__u64)(__u16)~check + delta);
+}
+
+/*
+ * The folded IPv4 pseudo-header sum, not complemented: what a TCP/UDP checksum field holds when
+ * the packet left a local socket with tx checksum offload on (CHECKSUM_PARTIAL: veth peers,
+ * containers), waiting for the NIC to add the segment and complement it. XDP is not told; the
+ * field's value gives it away (a complete checksum equal to it by chance is finished to itself).
+ */
+static __always_inline __u16 csum_pseudo_header(__be32 saddr, __be32 daddr, __u8 protocol, __u16 l4_len)
+{
+	return csum_fold64((__u64)saddr + daddr + bpf_htons((__u16)protocol) + bpf_htons(l4_len));
 }
 
 #endif /* SLUICE_CSUM_H */

@@ -68,6 +68,49 @@ public static class PacketCases
                 first.Expected! with { TcpFlags = 0x18, TcpSequence = 1001, Payload = dataIn.Payload }, Counter: DatapathCounter.FlowHit);
             return new PacketCase("", [first, data]);
         },
+        // Tx checksum offload (veth, containers): a partial checksum in, a complete one out.
+        ["fullnat tcp syn with a partial checksum"] = env => Case(FullNatForward(env, ToVip(env) with { PartialChecksum = true })),
+        ["fullnat tcp, odd payload, partial checksum"] = env =>
+        {
+            var syn = ToVip(env);
+            var first = FullNatForward(env, syn);
+            var dataIn = syn with { TcpFlags = 0x18, TcpSequence = 1001, Payload = "GET /odd HTTP/1.0\r\n\r\n"u8.ToArray(), PartialChecksum = true };
+            var data = new PacketStep(dataIn, "cl0", XdpAction.Redirect,
+                first.Expected! with { TcpFlags = 0x18, TcpSequence = 1001, Payload = dataIn.Payload }, Counter: DatapathCounter.FlowHit);
+            return new PacketCase("", [first, data]);
+        },
+        ["fullnat tcp, 1400-byte payload, partial checksum"] = env =>
+        {
+            var syn = ToVip(env);
+            var first = FullNatForward(env, syn);
+            var payload = Enumerable.Range(0, 1401).Select(i => (byte)(i * 7)).ToArray();
+            var dataIn = syn with { TcpFlags = 0x18, TcpSequence = 1001, Payload = payload, PartialChecksum = true };
+            var data = new PacketStep(dataIn, "cl0", XdpAction.Redirect,
+                first.Expected! with { TcpFlags = 0x18, TcpSequence = 1001, Payload = payload }, Counter: DatapathCounter.FlowHit);
+            return new PacketCase("", [first, data]);
+        },
+        ["fullnat udp with a partial checksum"] = env => Case(FullNatForward(env, Udp(env, UdpFullNat) with { Payload = [1, 2, 3], PartialChecksum = true }, UdpFullNat)),
+        ["dnat udp with a partial checksum"] = env => Case(DnatForward(env, Udp(env, DnsDnat) with { Payload = [0xab, 0xcd, 0xef], PartialChecksum = true }, DnsDnat)),
+        ["fullnat reply with a partial checksum"] = env =>
+        {
+            var syn = ToVip(env);
+            var forward = FullNatForward(env, syn);
+            var sent = forward.Expected!;
+            var reply = new PacketSpec
+            {
+                SourceMac = BackendMac, DestinationMac = Be0Mac,
+                Source = sent.Destination, SourcePort = sent.DestinationPort,
+                Destination = sent.Source, DestinationPort = sent.SourcePort,
+                Protocol = PacketBuilder.Tcp, TcpFlags = 0x12, Ttl = 64, Payload = [5, 6, 7], PartialChecksum = true,
+            };
+            var back = reply with
+            {
+                SourceMac = Cl0Mac, DestinationMac = ClientMac,
+                Source = syn.Destination, SourcePort = syn.DestinationPort,
+                Destination = syn.Source, DestinationPort = syn.SourcePort, Ttl = 63,
+            };
+            return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Redirect, back, Counter: DatapathCounter.ReplyNat)]);
+        },
         ["tcp ack with no connection (fullnat)"] = env => Dropped(ToVip(env) with { TcpFlags = 0x10 }, DropReason.NoConnection),
         ["tcp rst with no connection (dnat)"] = env => Dropped(ToVip(env, StickyDnat) with { TcpFlags = 0x04 }, DropReason.NoConnection),
         ["tcp syn+fin opens no connection"] = env => Dropped(ToVip(env) with { TcpFlags = 0x03 }, DropReason.NoConnection),

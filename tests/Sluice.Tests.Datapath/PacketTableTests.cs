@@ -30,7 +30,8 @@ public sealed class PacketTableTests(ProgrammedEnvironment fixture) : IClassFixt
             Assert.Equal(step.Verdict, result.Action);
             if (step.Verdict != XdpAction.Drop)
             {
-                var expected = step.Expected is null ? input : PacketBuilder.Build(step.Expected);
+                // What leaves is never partial: the datapath finishes a partial checksum it rewrites.
+                var expected = step.Expected is null ? input : PacketBuilder.Build(step.Expected with { PartialChecksum = false });
                 Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(result.Output));
                 if (step.Expected is not null)
                 {

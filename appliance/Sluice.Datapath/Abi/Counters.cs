@@ -23,6 +23,7 @@ public enum DatapathCounter
     HandshakeProven = 17,
     FlowReplaced = 18,
     FlowRaceAdopted = 19,
+    PartialChecksumFinished = 20,
 }
 
 /// <summary>enum sluice_drop_reason. Append only, never renumber.</summary>
@@ -48,6 +49,7 @@ public enum DropReason
     ConnectionTableFull = 17,
     StaleConnection = 18,
     ConnectionExpiring = 19,
+    PartialChecksum = 20,
 }
 
 /// <summary>Sizes of the counter arrays (SLUICE_COUNTER_SLOTS, SLUICE_DROP_SLOTS).</summary>

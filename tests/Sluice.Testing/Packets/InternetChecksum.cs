@@ -25,6 +25,10 @@ public static class InternetChecksum
         return (ushort)~sum;
     }
 
+    /// <summary>What a partial checksum field holds (Linux CHECKSUM_PARTIAL:
+    /// <c>~csum_tcpudp_magic(saddr, daddr, len, proto, 0)</c>): the pseudo-header sum, folded, not complemented.</summary>
+    public static ushort Partial(uint pseudoHeaderSum) => (ushort)~Compute([], pseudoHeaderSum);
+
     /// <summary>Sum of the IPv4 pseudo-header (not complemented, not folded).</summary>
     public static uint PseudoHeader(ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination, byte protocol, int length)
     {

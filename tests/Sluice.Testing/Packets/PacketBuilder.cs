@@ -68,7 +68,8 @@ public static class PacketBuilder
                 BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(14), 64240);
                 spec.Payload.CopyTo(tcp, 20);
                 var pseudo = InternetChecksum.PseudoHeader(source, destination, Tcp, tcp.Length);
-                BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(16), InternetChecksum.Compute(tcp, pseudo));
+                BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(16),
+                    spec.PartialChecksum ? InternetChecksum.Partial(pseudo) : InternetChecksum.Compute(tcp, pseudo));
                 return tcp;
             }
             case Udp:
@@ -81,7 +82,7 @@ public static class PacketBuilder
                 if (!spec.UdpNoChecksum)
                 {
                     var pseudo = InternetChecksum.PseudoHeader(source, destination, Udp, udp.Length);
-                    var check = InternetChecksum.Compute(udp, pseudo);
+                    var check = spec.PartialChecksum ? InternetChecksum.Partial(pseudo) : InternetChecksum.Compute(udp, pseudo);
                     BinaryPrimitives.WriteUInt16BigEndian(udp.AsSpan(6), check == 0 ? (ushort)0xffff : check);
                 }
                 return udp;

@@ -37,6 +37,10 @@ public sealed record PacketSpec
     public uint TcpAcknowledgement { get; init; }
     /// <summary>Leave the UDP checksum zero ("no checksum").</summary>
     public bool UdpNoChecksum { get; init; }
+    /// <summary>A partial TCP/UDP checksum, as a local socket sends it with tx checksum offload on
+    /// (CHECKSUM_PARTIAL): the field holds the folded pseudo-header sum, not complemented, and the
+    /// NIC (or the kernel) is to finish it.</summary>
+    public bool PartialChecksum { get; init; }
     public byte[] Payload { get; init; } = [];
 
     /// <summary>Bytes appended after the IP packet (Ethernet padding), not counted in total length.</summary>
