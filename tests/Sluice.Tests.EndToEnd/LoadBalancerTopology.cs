@@ -1,3 +1,4 @@
+using Sluice.Datapath.Abi;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Datapath.Loading;
 using Sluice.Datapath.Programming;
@@ -6,9 +7,15 @@ using Sluice.Testing;
 namespace Sluice.Tests.EndToEnd;
 
 /// <summary>The network with the Sluice program attached (native XDP) to every LB interface by the C# library.</summary>
-public sealed class LoadBalancerTopology : NetworkTopology
+public class LoadBalancerTopology : NetworkTopology
 {
     public LoadBalancerTopology()
+        : this(checksumOffload: false)
+    {
+    }
+
+    protected LoadBalancerTopology(bool checksumOffload)
+        : base(checksumOffload)
     {
         if (!Built)
         {
@@ -37,6 +44,10 @@ public sealed class LoadBalancerTopology : NetworkTopology
 
     public ProgrammedService Apply(ServiceSpec spec) => BalancerThread.Run(() => Programmer.Apply(spec));
 
+    /// <summary>A datapath counter, summed over CPUs.</summary>
+    public ulong Counter(DatapathCounter counter) =>
+        BalancerThread.Run(() => Datapath.Counters.Read((uint)counter).Aggregate(0UL, (a, b) => a + b));
+
     public override void Dispose()
     {
         if (Datapath is not null)
@@ -46,3 +57,6 @@ public sealed class LoadBalancerTopology : NetworkTopology
         base.Dispose();
     }
 }
+
+/// <summary>The same, with tx checksum offload left on at the endpoints (the veth default).</summary>
+public sealed class OffloadLoadBalancerTopology() : LoadBalancerTopology(checksumOffload: true);

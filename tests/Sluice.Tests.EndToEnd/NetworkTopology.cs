@@ -10,8 +10,9 @@ namespace Sluice.Tests.EndToEnd;
 ///
 ///   client c0 198.19.10.2  ---  lbc 198.19.10.1 [LB] lbbN 198.18.1N.1  ---  b0 198.18.1N.2 backend-N
 ///
-/// Endpoints have tx checksum offload off (XDP cannot see CHECKSUM_PARTIAL) and GRO on
-/// (XDP redirect into a veth needs NAPI on the receiving peer).
+/// Endpoints have GRO on (XDP redirect into a veth needs NAPI on the receiving peer) and tx
+/// checksum offload off, or left on (the veth default: their packets reach XDP with partial
+/// checksums, which the datapath must finish) when <see cref="ChecksumOffload"/> says so.
 /// </summary>
 public class NetworkTopology : IDisposable
 {
@@ -22,7 +23,13 @@ public class NetworkTopology : IDisposable
     private readonly List<NamespaceThread> threads = [];
 
     public NetworkTopology()
+        : this(checksumOffload: false)
     {
+    }
+
+    public NetworkTopology(bool checksumOffload)
+    {
+        ChecksumOffload = checksumOffload;
         if (Privileges.SkipReason is not null)
         {
             return;
@@ -37,6 +44,10 @@ public class NetworkTopology : IDisposable
             throw;
         }
     }
+
+    public bool ChecksumOffload { get; }
+
+    private string TxOffload => ChecksumOffload ? "on" : "off";
 
     /// <summary>False when the tests skip (no root): nothing was set up.</summary>
     public bool Built => Balancer is not null;
@@ -71,7 +82,7 @@ public class NetworkTopology : IDisposable
         Client.Exec("ip", "addr", "add", "198.19.10.2/24", "dev", "c0");
         Client.Exec("ip", "link", "set", "c0", "up");
         Client.Exec("ip", "route", "add", "198.18.100.0/24", "via", "198.19.10.1");
-        Client.Exec("ethtool", "-K", "c0", "tx", "off", "gro", "on");
+        Client.Exec("ethtool", "-K", "c0", "tx", TxOffload, "gro", "on");
 
         var backendNamespaces = new List<TestNamespace>();
         for (var n = 1; n <= 3; n++)
@@ -85,7 +96,7 @@ public class NetworkTopology : IDisposable
             ns.Exec("ip", "link", "set", "b0", "up");
             ns.Exec("ip", "route", "add", "198.18.200.0/24", "via", $"198.18.1{n}.1"); // fullnat replies
             ns.Exec("ip", "route", "add", "198.19.10.0/24", "via", $"198.18.1{n}.1");  // dnat replies
-            ns.Exec("ethtool", "-K", "b0", "tx", "off", "gro", "on");
+            ns.Exec("ethtool", "-K", "b0", "tx", TxOffload, "gro", "on");
         }
         BackendNamespaces = backendNamespaces;
 

@@ -7,17 +7,25 @@ using Sluice.Testing;
 
 namespace Sluice.Tests.EndToEnd;
 
+/// <summary>The traffic tests with tx checksum offload off at the endpoints.</summary>
+public sealed class TrafficTests(LoadBalancerTopology topology) : TrafficTestsOn<LoadBalancerTopology>(topology), IClassFixture<LoadBalancerTopology>;
+
+/// <summary>The traffic tests with tx checksum offload on (the veth default: partial checksums reach XDP).</summary>
+public sealed class TrafficWithChecksumOffloadTests(OffloadLoadBalancerTopology topology)
+    : TrafficTestsOn<OffloadLoadBalancerTopology>(topology), IClassFixture<OffloadLoadBalancerTopology>;
+
 /// <summary>Real TCP (HTTP) and UDP from a client namespace through the VIP to real servers.</summary>
-public sealed class TrafficTests : IClassFixture<LoadBalancerTopology>
+public abstract class TrafficTestsOn<TTopology>
+    where TTopology : LoadBalancerTopology
 {
     private static readonly IPAddress FullNatVip = IPAddress.Parse("198.18.100.10");
     private static readonly IPAddress DnatVip = IPAddress.Parse("198.18.100.11");
     private static readonly IPAddress StreamVip = IPAddress.Parse("198.18.100.12");
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(5);
 
-    private readonly LoadBalancerTopology topology;
+    private readonly TTopology topology;
 
-    public TrafficTests(LoadBalancerTopology topology)
+    protected TrafficTestsOn(TTopology topology)
     {
         this.topology = topology;
         if (Privileges.SkipReason is not null)
@@ -58,6 +66,11 @@ public sealed class TrafficTests : IClassFixture<LoadBalancerTopology>
         Assert.Equal(3, answers.Count);
         Assert.All(answers.Values, count => Assert.True(count >= 50, $"{mode}: {string.Join(", ", answers)}"));
         topology.AssertNoChecksumErrors();
+        if (topology.ChecksumOffload)
+        {
+            // The endpoints' partial checksums really reached the datapath, and were finished.
+            Assert.True(topology.Counter(DatapathCounter.PartialChecksumFinished) > 0);
+        }
     }
 
     [RootTheory]
