@@ -47,8 +47,9 @@ ip -n "$client" route add 198.18.0.0/15 via 198.19.10.1
 ip -n "$backend" route add 198.19.10.0/24 via 198.18.11.1
 ip -n "$backend" route add 198.18.200.0/24 via 198.18.11.1
 ip netns exec "$lb" sysctl -qw net.ipv4.ip_forward=1
-# XDP cannot see CHECKSUM_PARTIAL (lab notes): endpoints send complete checksums; GRO gives
-# the receiving veths the NAPI that XDP redirects need.
+# Endpoints send complete checksums (tx offload off), so every contender does the same work
+# (with it on, Sluice finishes the partial checksums it sees and the kernel paths skip them);
+# GRO gives the receiving veths the NAPI that XDP redirects need.
 ip netns exec "$client" ethtool -K c0 tx off gro on >/dev/null
 ip netns exec "$backend" ethtool -K b0 tx off gro on >/dev/null
 

@@ -55,9 +55,9 @@ ip -n "$client" addr add 198.19.10.2/24 dev c0
 ip -n "$client" link set c0 up
 ip -n "$client" link set lo up
 ip -n "$client" route add 198.18.100.0/24 via 198.19.10.1
-# XDP cannot see CHECKSUM_PARTIAL: endpoints send complete checksums; GRO gives
-# the receiving veth the NAPI that XDP redirects need.
-in_ns "$client" ethtool -K c0 tx off gro on >/dev/null
+# Tx checksum offload stays at the veth default (on): the datapath finishes the partial
+# checksums it sees. GRO gives the receiving veth the NAPI that XDP redirects need.
+in_ns "$client" ethtool -K c0 gro on >/dev/null
 
 for n in 1 2 3; do
   ns=sl-demo-be$n-$id
@@ -71,7 +71,7 @@ for n in 1 2 3; do
   ip -n "$ns" link set lo up
   ip -n "$ns" route add 198.18.200.0/24 via 198.18.1$n.1   # fullnat replies to the SNAT address
   ip -n "$ns" route add 198.19.10.0/24 via 198.18.1$n.1    # dnat replies straight to the client
-  in_ns "$ns" ethtool -K b0 tx off gro on >/dev/null
+  in_ns "$ns" ethtool -K b0 gro on >/dev/null
   # `ip netns exec` execs python3, so $! is the server itself (a function would be a subshell).
   ip netns exec "$ns" python3 scripts/demo/backend.py "backend-$n" 198.18.1$n.2 >"$logdir/backend-$n.log" 2>&1 &
   server_pids+=($!)
