@@ -8,6 +8,16 @@ internal static partial class Libc
     [LibraryImport("libc", EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial uint IfNameToIndex(string name);
 
+    [LibraryImport("libc", EntryPoint = "if_indextoname", SetLastError = true)]
+    private static unsafe partial byte* IfIndexToName(uint ifindex, byte* name);
+
+    /// <summary>The interface's name, or null if there is none with that index.</summary>
+    internal static unsafe string? IfIndexToName(uint ifindex)
+    {
+        var name = stackalloc byte[16]; // IF_NAMESIZE
+        return IfIndexToName(ifindex, name) == null ? null : System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)name);
+    }
+
     [LibraryImport("libc", EntryPoint = "vsnprintf")]
     internal static partial int VsnPrintf(nint buffer, nuint size, nint format, nint arguments);
 
@@ -31,6 +41,15 @@ internal static partial class Libc
 
     [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
     internal static partial int Flock(int fd, int operation);
+
+    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
+    internal static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
+    internal static unsafe partial long Send(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
+    internal static unsafe partial long Recv(int fd, byte* buffer, nuint length, int flags);
 
     private const long SysMembarrier = 324; // x86-64 (the loader refuses other architectures)
     internal const int MembarrierCommandGlobal = 1;

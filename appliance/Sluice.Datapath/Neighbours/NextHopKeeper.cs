@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Net;
+using Sluice.Datapath.Interop;
+
+namespace Sluice.Datapath.Neighbours;
+
+/// <summary>A backend's next hop as the kernel sees it now.</summary>
+/// <param name="Interface">Egress interface, null if there is no route.</param>
+/// <param name="NextHop">The neighbour packets to the backend go to (the backend itself, or a gateway).</param>
+/// <param name="State">"reachable", "stale", ... (the neighbour entry's state), "incomplete"/"failed" while
+/// unresolved, "no route" or "local".</param>
+/// <param name="Problem">Why it is not resolved, for people; null when it is.</param>
+public sealed record NextHopStatus(IPAddress Backend, string? Interface, IPAddress? NextHop, string State, string? Problem)
+{
+    public bool Resolved => Problem is null;
+}
+
+/// <summary>
+/// Keeps every backend's next hop resolved before and while the backend is in service. The
+/// datapath forwards only to next hops the kernel has a link-layer address for (bpf_fib_lookup
+/// answers "no neighbour" otherwise, and the packet goes to the kernel, which drops it as a
+/// martian when its source is the appliance's own SNAT address, never resolving anything). So
+/// each backend's next hop gets a kernel-managed neighbour entry (NTF_EXT_MANAGED): the kernel
+/// resolves it at once and keeps it resolved. Entries are tagged with <see cref="Protocol"/> so the
+/// ones no backend needs any more are removed, also after a restart. Thread-safe.
+/// </summary>
+public sealed class NextHopKeeper : IDisposable
+{
+    /// <summary>The NDA_PROTOCOL tag on the entries Sluice made (an unassigned RTPROT value).</summary>
+    public const byte Protocol = 0xb5;
+
+    private readonly RouteNetlink netlink = new();
+    private readonly Lock gate = new();
+    private readonly Dictionary<IPAddress, NextHopStatus> statuses = [];
+    // Next hops (interface, address) whose managed entry we set, and the backends behind each.
+    private readonly Dictionary<(uint Ifindex, IPAddress NextHop), HashSet<IPAddress>> kept = [];
+
+    public IReadOnlyDictionary<IPAddress, NextHopStatus> Statuses
+    {
+        get
+        {
+            lock (gate)
+            {
+                return new Dictionary<IPAddress, NextHopStatus>(statuses);
+            }
+        }
+    }
+
+    public NextHopStatus? StatusOf(IPAddress backend)
+    {
+        lock (gate)
+        {
+            return statuses.GetValueOrDefault(backend);
+        }
+    }
+
+    /// <summary>
+    /// Before backends go into service: a managed entry for each new one's next hop, then up to
+    /// <paramref name="patience"/> for them to resolve (a first packet then never depends on the
+    /// kernel forwarding it). Backends already kept cost nothing. Never throws for a backend it
+    /// cannot resolve: that shows in its status.
+    /// </summary>
+    public void Prepare(IEnumerable<IPAddress> backends, TimeSpan patience)
+    {
+        lock (gate)
+        {
+            var added = backends.Distinct().Where(b => !statuses.ContainsKey(b)).ToList();
+            foreach (var backend in added)
+            {
+                Keep(backend);
+            }
+            if (added.Count == 0)
+            {
+                return;
+            }
+            var clock = Stopwatch.StartNew();
+            while (true)
+            {
+                Observe(added);
+                if (added.All(b => statuses[b].Resolved || statuses[b].State is "no route" or "local" or "failed") || clock.Elapsed >= patience)
+                {
+                    return;
+                }
+                Thread.Sleep(10);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps exactly <paramref name="backends"/>: routes looked up again (a changed route moves the
+    /// managed entry), states read, entries no backend needs removed. Returns the backends whose
+    /// resolution changed (resolved to unresolved or back), with their new status.
+    /// </summary>
+    public IReadOnlyList<NextHopStatus> Refresh(IReadOnlyCollection<IPAddress> backends)
+    {
+        lock (gate)
+        {
+            var before = new Dictionary<IPAddress, NextHopStatus>(statuses);
+            var wanted = backends.ToHashSet();
+            foreach (var gone in statuses.Keys.Where(b => !wanted.Contains(b)).ToList())
+            {
+                statuses.Remove(gone);
+            }
+            foreach (var entry in kept.Values)
+            {
+                entry.Clear();
+            }
+            // An entry someone removed (ip neigh flush) or changed is set again.
+            var managed = netlink.Neighbours().Where(n => n.Managed).Select(n => (n.Ifindex, n.Address)).ToHashSet();
+            foreach (var lost in kept.Keys.Where(k => !managed.Contains(k)).ToList())
+            {
+                kept.Remove(lost);
+            }
+            foreach (var backend in wanted)
+            {
+                Keep(backend);
+            }
+            foreach (var unneeded in kept.Where(k => k.Value.Count == 0).Select(k => k.Key).ToList())
+            {
+                kept.Remove(unneeded);
+            }
+            RemoveUnneeded();
+            Observe(wanted);
+            return statuses.Values
+                .Where(s => !before.TryGetValue(s.Backend, out var old) ? !s.Resolved : old.Resolved != s.Resolved)
+                .ToList();
+        }
+    }
+
+    public void Dispose() => netlink.Dispose();
+
+    /// <summary>Looks the backend's route up and sets a managed entry for its next hop.</summary>
+    private void Keep(IPAddress backend)
+    {
+        Route route;
+        try
+        {
+            route = netlink.LookupRoute(backend);
+        }
+        catch (NoRouteException ex)
+        {
+            var local = ex.Message.Contains("local", StringComparison.Ordinal);
+            statuses[backend] = new NextHopStatus(backend, null, null, local ? "local" : "no route", local ? null : ex.Message);
+            return;
+        }
+        var key = (route.Ifindex, route.NextHop);
+        if (!kept.TryGetValue(key, out var behind))
+        {
+            try
+            {
+                netlink.SetManagedNeighbour(route.Ifindex, route.NextHop, Protocol);
+            }
+            catch (BpfException ex)
+            {
+                statuses[backend] = new NextHopStatus(backend, InterfaceName(route.Ifindex), route.NextHop, "unmanaged",
+                    $"cannot add a managed neighbour entry for {route.NextHop}: {ex.Message}");
+                return;
+            }
+            kept[key] = behind = [];
+        }
+        behind.Add(backend);
+        statuses[backend] = new NextHopStatus(backend, InterfaceName(route.Ifindex), route.NextHop, "incomplete",
+            $"next hop {route.NextHop} not resolved yet");
+    }
+
+    /// <summary>Reads the neighbour table once and sets the status of each of <paramref name="backends"/> with a next hop.</summary>
+    private void Observe(IEnumerable<IPAddress> backends)
+    {
+        var table = netlink.Neighbours().ToDictionary(n => (n.Ifindex, n.Address));
+        foreach (var (key, behind) in kept)
+        {
+            var neighbour = table.GetValueOrDefault(key);
+            foreach (var backend in behind.Where(b => backends.Contains(b)))
+            {
+                var name = InterfaceName(key.Ifindex);
+                statuses[backend] = neighbour is { Resolved: true }
+                    ? new NextHopStatus(backend, name, key.NextHop, neighbour.StateName, null)
+                    : new NextHopStatus(backend, name, key.NextHop, neighbour?.StateName ?? "missing",
+                        $"next hop {key.NextHop} on {name} is not resolved ({neighbour?.StateName ?? "no neighbour entry"}): nothing answers ARP for it");
+            }
+        }
+    }
+
+    /// <summary>Entries Sluice made that no backend needs (now, or since before a restart).</summary>
+    private void RemoveUnneeded()
+    {
+        foreach (var neighbour in netlink.Neighbours().Where(n => n.Protocol == Protocol))
+        {
+            if (!kept.ContainsKey((neighbour.Ifindex, neighbour.Address)))
+            {
+                netlink.DeleteNeighbour(neighbour.Ifindex, neighbour.Address);
+            }
+        }
+    }
+
+    private static string InterfaceName(uint ifindex) => Libc.IfIndexToName(ifindex) ?? $"ifindex {ifindex}";
+}
