@@ -13,7 +13,8 @@ namespace Sluice.Tests.EndToEnd;
 public sealed class Appliance : IDisposable
 {
     /// <param name="datapathSettings">More keys of the datapath section, indented by two spaces.</param>
-    public Appliance(string name, string datapathSettings = "")
+    /// <param name="snatAddress">The SNAT address (default one routed to the LB from every backend, on no interface).</param>
+    public Appliance(string name, string datapathSettings = "", string snatAddress = "198.18.200.1")
     {
         Directory = System.IO.Directory.CreateTempSubdirectory($"sluice-{name}-").FullName;
         PinPath = $"/sys/fs/bpf/sluice-{name}-{Guid.NewGuid():N}";
@@ -23,7 +24,7 @@ public sealed class Appliance : IDisposable
             Daemon = new SluicedProcess(Network.Balancer.Name, Directory, $"""
                 datapath:
                   interfaces: [lbc, lbb1, lbb2, lbb3]
-                  snatAddresses: [198.18.200.1]
+                  snatAddresses: [{snatAddress}]
                   pinPath: {PinPath}
                   flowTableSize: 65536
                   maxServices: 64
