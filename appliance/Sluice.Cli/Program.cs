@@ -7,7 +7,7 @@ const string usage = """
       service list | get NAME | apply -f FILE | delete NAME
       backend add|remove|drain|undrain SERVICE ADDRESS:PORT [--weight N]
       flows [--service NAME] [--backend ADDRESS:PORT] [--limit N]
-      events [--kind health|config|datapath|drain|api] [--limit N]
+      events [--kind health|config|datapath|drain|api|next-hop] [--limit N]
       datapath remove
     exit codes: 0 ok, 1 refused by sluiced, 2 usage or input error, 3 sluiced unreachable
     """;

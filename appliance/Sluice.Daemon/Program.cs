@@ -89,6 +89,8 @@ builder.Services.AddSingleton(new ApiStateStore(config.StateDirectory));
 builder.Services.AddSingleton(ApiToken.LoadOrCreate(config.Api.TokenFile));
 builder.Services.AddSingleton<BearerTokenFilter>();
 builder.Services.AddSingleton<Reconciler>();
+builder.Services.AddSingleton<Sluice.Datapath.Neighbours.NextHopKeeper>();
+builder.Services.AddHostedService<Sluice.Daemon.NextHops.NextHopMonitor>();
 builder.Services.AddSingleton<DatapathHost>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<DatapathHost>());
 builder.Services.AddSingleton<ReloadOnSighup>();

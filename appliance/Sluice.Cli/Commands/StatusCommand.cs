@@ -28,6 +28,14 @@ public static class StatusCommand
         var up = backends.Count(b => b!["health"]!.GetValue<string>() == "up");
         var draining = backends.Count(b => b!["state"]!.GetValue<string>() == "draining");
         Console.WriteLine($"Services:   {services.Count}   backends {backends.Count} ({up} up, {backends.Count - up} down, {draining} draining)   flows {status["counts"]!["flows"]}");
+        var nextHops = status["nextHops"]!;
+        var unresolved = nextHops["unresolved"]!.GetValue<int>();
+        Console.WriteLine($"Next hops:  " + (unresolved == 0 ? $"all {nextHops["backends"]} resolved"
+            : $"{unresolved} UNRESOLVED (the datapath cannot forward to these backends itself)"));
+        foreach (var problem in nextHops["problems"]!.AsArray())
+        {
+            Console.WriteLine($"            {problem!["backend"],-16} {problem["problem"]}");
+        }
         var drops = status["drops"]!.AsObject().Where(d => d.Value!.GetValue<ulong>() > 0).ToList();
         Console.WriteLine("Drops:      " + (drops.Count == 0 ? "none" : string.Join("  ", drops.Select(d => $"{d.Key} {d.Value}"))));
         Console.WriteLine($"Versions:   sluiced {status["versions"]!["sluiced"]}  abi {status["versions"]!["abi"]}  kernel {status["versions"]!["kernel"]}");

@@ -97,9 +97,9 @@ public static class ObservabilityEndpoints
         {
             return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"must be 1-{EventLog.Capacity}"] });
         }
-        if (kind is not (null or "health" or "config" or "datapath" or "drain" or "api"))
+        if (kind is not (null or "health" or "config" or "datapath" or "drain" or "api" or "next-hop"))
         {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["kind"] = ["must be health, config, datapath, drain or api"] });
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["kind"] = ["must be health, config, datapath, drain, api or next-hop"] });
         }
         return Results.Ok(new EventList(events.Recent(limit ?? 100, kind)));
     }

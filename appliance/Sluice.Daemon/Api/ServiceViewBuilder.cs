@@ -7,7 +7,7 @@ using Sluice.Model.State;
 namespace Sluice.Daemon.Api;
 
 /// <summary>Joins the desired state with health, the datapath's counters and the flow table.</summary>
-public sealed class ServiceViewBuilder(Reconciler reconciler, HealthRegistry health, ConnectionTracking connections)
+public sealed class ServiceViewBuilder(Reconciler reconciler, HealthRegistry health, ConnectionTracking connections, Sluice.Datapath.Neighbours.NextHopKeeper nextHops)
 {
     public ServiceView Build(OwnedService service) => BuildAll([service])[0];
 
@@ -36,7 +36,8 @@ public sealed class ServiceViewBuilder(Reconciler reconciler, HealthRegistry hea
                 var (counters, liveFlows) = backends.GetValueOrDefault(name, (TrafficView.Zero, 0));
                 var checkedHealth = service.Definition.HealthCheck is null ? null : health.Get(service.Name, name);
                 return new BackendView(b.Address!, b.Port!.Value, b.Weight, b.State,
-                    checkedHealth is null || checkedHealth.Up ? "up" : "down", checkedHealth?.LastError, liveFlows, counters);
+                    checkedHealth is null || checkedHealth.Up ? "up" : "down", checkedHealth?.LastError, liveFlows, counters,
+                    NextHopView.From(nextHops.StatusOf(System.Net.IPAddress.Parse(b.Address!))));
             }).ToList();
             return new ServiceView(service.Name, service.Owner.ToString().ToLowerInvariant(), service.ETag, service.Definition,
                 new ServiceStatusView(programmed, traffic, backendViews));

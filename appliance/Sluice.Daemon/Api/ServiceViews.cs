@@ -8,8 +8,17 @@ public sealed record ServiceView(string Name, string Owner, [property: System.Te
 
 public sealed record ServiceStatusView(bool Programmed, TrafficView Traffic, IReadOnlyList<BackendView> Backends);
 
-/// <summary>A backend: health "up" or "down" (with the last probe error), live flows in the flow table, counters.</summary>
-public sealed record BackendView(string Address, int Port, int Weight, string State, string Health, string? HealthDetail, int LiveFlows, TrafficView Traffic);
+/// <summary>A backend: health "up" or "down" (with the last probe error), live flows in the flow table, counters, its next hop.</summary>
+public sealed record BackendView(string Address, int Port, int Weight, string State, string Health, string? HealthDetail, int LiveFlows, TrafficView Traffic,
+    NextHopView? NextHop = null);
+
+/// <summary>Where the datapath sends a backend's packets: the neighbour (the backend or a gateway) on an
+/// interface, and whether the kernel has resolved it (the datapath forwards only to resolved ones).</summary>
+public sealed record NextHopView(string? Interface, string? Address, string State, bool Resolved, string? Problem)
+{
+    public static NextHopView? From(Sluice.Datapath.Neighbours.NextHopStatus? status) => status is null ? null
+        : new(status.Interface, status.NextHop?.ToString(), status.State, status.Resolved, status.Problem);
+}
 
 public sealed record TrafficView(ulong Packets, ulong Bytes, ulong NewFlows, ulong ReplyPackets, ulong ReplyBytes)
 {

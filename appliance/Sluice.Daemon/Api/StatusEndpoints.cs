@@ -12,9 +12,15 @@ public sealed record DatapathStatus(bool Healthy, string Detail, uint ProgramId,
 
 public sealed record StatusCounts(int Services, int Backends, int Flows);
 
+/// <summary>Backends' next hops: how many are kept, how many unresolved, and the first of those.</summary>
+public sealed record NextHopsStatus(int Backends, int Unresolved, IReadOnlyList<NextHopProblem> Problems);
+
+public sealed record NextHopProblem(string Backend, string Problem);
+
 public sealed record StatusView(
     DatapathStatus Datapath,
     StatusCounts Counts,
+    NextHopsStatus NextHops,
     IReadOnlyDictionary<string, ulong> Counters,
     IReadOnlyDictionary<string, ulong> Drops,
     IReadOnlyDictionary<string, string> Versions);
@@ -28,8 +34,10 @@ public static class StatusEndpoints
         return api;
     }
 
-    public static IResult Status(DatapathHost host, Reconciler reconciler)
+    public static IResult Status(DatapathHost host, Reconciler reconciler, Sluice.Datapath.Neighbours.NextHopKeeper nextHops)
     {
+        var hops = nextHops.Statuses.Values.ToList();
+        var unresolved = hops.Where(h => !h.Resolved).OrderBy(h => h.Backend.ToString(), StringComparer.Ordinal).ToList();
         var datapath = host.Datapath;
         var (healthy, detail) = host.Health();
         var snapshot = reconciler.Read(_ => DatapathSnapshot.Read(datapath));
@@ -41,6 +49,7 @@ public static class StatusEndpoints
         return Results.Ok(new StatusView(
             new DatapathStatus(healthy, detail, datapath.ProgramId, datapath.Options.PinPath ?? "", datapath.AdoptedPinnedMaps, interfaces),
             new StatusCounts(reconciler.Current.Services.Count, snapshot.Services.Sum(s => s.Backends.Count), snapshot.Flows),
+            new NextHopsStatus(hops.Count, unresolved.Count, unresolved.Take(20).Select(h => new NextHopProblem(h.Backend.ToString(), h.Problem!)).ToList()),
             snapshot.Counters.ToDictionary(c => Camel(c.Key.ToString()), c => c.Value),
             snapshot.Drops.ToDictionary(d => Camel(d.Key.ToString()), d => d.Value),
             new Dictionary<string, string>

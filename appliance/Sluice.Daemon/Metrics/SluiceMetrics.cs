@@ -37,6 +37,7 @@ public sealed class SluiceMetrics
         PacketEvents = C("sluice_datapath_packet_events_total", "What the XDP program did with packets (received, transmitted, flow_hit, ...).", ["event"]);
         FlowEntries = G("sluice_flow_table_entries", "Entries in the flow table (connections; a full table refuses new ones, never evicts).");
         Connections = G("sluice_connections", "Connections at the last sweep, by state (handshake, established, half_closed, closed, datagram) and protocol.", "state", "protocol");
+        NextHopsUnresolved = G("sluice_next_hops_unresolved", "Backends whose next hop has no resolved neighbour (the datapath cannot forward to them itself).");
         HandshakeLimit = G("sluice_tcp_handshake_limit", "The handshake budget: TCP connections allowed in their handshake at once (datapath.connections.handshakeLimit).");
         SweepFailures = C("sluice_connection_sweep_failures_total", "Sweeps that failed (logged); expired connections then wait for the next one.", []);
         SweepLastSuccess = G("sluice_connection_sweep_last_success_timestamp_seconds", "Unix time of the last sweep that completed.");
@@ -77,6 +78,8 @@ public sealed class SluiceMetrics
     public Gauge Connections { get; }
     public Gauge HandshakeLimit { get; }
     public Counter SweepFailures { get; }
+
+    public Gauge NextHopsUnresolved { get; }
     public Gauge SweepLastSuccess { get; }
     public Counter ConnectionsExpired { get; }
     public Gauge HandshakesInProgress { get; }

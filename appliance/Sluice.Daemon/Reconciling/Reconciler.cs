@@ -1,5 +1,6 @@
 using Sluice.Daemon.Health;
 using Sluice.Daemon.Metrics;
+using Sluice.Datapath.Neighbours;
 using Sluice.Datapath.Programming;
 using Sluice.Model.Services;
 using Sluice.Model.State;
@@ -12,8 +13,11 @@ namespace Sluice.Daemon.Reconciling;
 /// computed, its difference programmed (only the changed services), API-owned services
 /// persisted, and only then published. A failure anywhere leaves the old state in force.
 /// </summary>
-public sealed partial class Reconciler(ApiStateStore store, HealthRegistry health, SluiceMetrics metrics, ILogger<Reconciler> logger)
+public sealed partial class Reconciler(ApiStateStore store, HealthRegistry health, SluiceMetrics metrics, NextHopKeeper nextHops, ILogger<Reconciler> logger)
 {
+    /// <summary>How long programming waits for new backends' next hops to resolve (each change, not each backend).</summary>
+    public static readonly TimeSpan NextHopPatience = TimeSpan.FromSeconds(1);
+
     private readonly Lock gate = new();
     private DatapathProgrammer? programmer;
 
@@ -31,6 +35,7 @@ public sealed partial class Reconciler(ApiStateStore store, HealthRegistry healt
                 datapath.Remove(stale);
                 Log.RemovedStale(logger, stale.ToString());
             }
+            PrepareNextHops(initial.Services.Values);
             datapath.ApplyAll(initial.Services.Values.Select(ToSpec).ToList());
             Current = initial;
         }
@@ -86,7 +91,22 @@ public sealed partial class Reconciler(ApiStateStore store, HealthRegistry healt
         {
             datapath.Remove(SpecMapper.ToSpec(removed.Definition).Key);
         }
+        PrepareNextHops(plan.Upserts);
         datapath.ApplyAll(plan.Upserts.Select(ToSpec).ToList());
+    }
+
+    /// <summary>New backends' next hops resolved before their first packet (never fails the change:
+    /// a next hop that does not resolve shows in the backend's status).</summary>
+    private void PrepareNextHops(IEnumerable<OwnedService> services)
+    {
+        try
+        {
+            nextHops.Prepare(NextHops.NextHopMonitor.BackendsOf(services), NextHopPatience);
+        }
+        catch (Exception ex)
+        {
+            Log.NextHopsFailed(logger, ex);
+        }
     }
 
     /// <summary>The service as the datapath should have it now: its definition with its backends' health.</summary>
@@ -136,5 +156,8 @@ public sealed partial class Reconciler(ApiStateStore store, HealthRegistry healt
 
         [LoggerMessage(201, LogLevel.Information, "removed service {Endpoint}: in the pinned maps but no longer desired")]
         public static partial void RemovedStale(ILogger logger, string endpoint);
+
+        [LoggerMessage(202, LogLevel.Warning, "preparing the new backends' next hops failed; they are programmed all the same")]
+        public static partial void NextHopsFailed(ILogger logger, Exception exception);
     }
 }

@@ -88,14 +88,12 @@ public sealed class NextHopKeeper : IDisposable
 
     /// <summary>
     /// Keeps exactly <paramref name="backends"/>: routes looked up again (a changed route moves the
-    /// managed entry), states read, entries no backend needs removed. Returns the backends whose
-    /// resolution changed (resolved to unresolved or back), with their new status.
+    /// managed entry), states read, entries no backend needs removed. Returns every backend's status.
     /// </summary>
-    public IReadOnlyList<NextHopStatus> Refresh(IReadOnlyCollection<IPAddress> backends)
+    public IReadOnlyDictionary<IPAddress, NextHopStatus> Refresh(IReadOnlyCollection<IPAddress> backends)
     {
         lock (gate)
         {
-            var before = new Dictionary<IPAddress, NextHopStatus>(statuses);
             var wanted = backends.ToHashSet();
             foreach (var gone in statuses.Keys.Where(b => !wanted.Contains(b)).ToList())
             {
@@ -121,9 +119,7 @@ public sealed class NextHopKeeper : IDisposable
             }
             RemoveUnneeded();
             Observe(wanted);
-            return statuses.Values
-                .Where(s => !before.TryGetValue(s.Backend, out var old) ? !s.Resolved : old.Resolved != s.Resolved)
-                .ToList();
+            return new Dictionary<IPAddress, NextHopStatus>(statuses);
         }
     }
 
