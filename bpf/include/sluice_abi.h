@@ -131,6 +131,11 @@ enum sluice_conn_flags {
 #define SLUICE_FLOW_FLAGS_MASK 0xffffU
 #define SLUICE_FLOW_GENERATION_SHIFT 16
 
+/* ICMP the datapath sends itself (echo replies): at most this many a second per CPU, in bursts of
+ * up to SLUICE_ICMP_BURST (RFC 1812 4.3.2.8). */
+#define SLUICE_ICMP_PER_SECOND 1000
+#define SLUICE_ICMP_BURST 50
+
 /* How often a packet refreshes its entry's last_seen_ns: at most one store per
  * entry per interval, so liveness costs no write on most packets. */
 #define SLUICE_FLOW_TOUCH_NS 1000000000ULL
@@ -299,6 +304,8 @@ enum sluice_counter {
 	SLUICE_CTR_FLOW_REPLACED = 18,         /* a SYN (or UDP) on a closed or stale connection opened a new one */
 	SLUICE_CTR_FLOW_RACE_ADOPTED = 19,     /* two CPUs opened one flow: the loser took the winner's */
 	SLUICE_CTR_PARTIAL_CHECKSUM_FINISHED = 20, /* a partial (tx-offload) TCP/UDP checksum completed before a rewrite */
+	SLUICE_CTR_PASS_TTL_EXCEEDED = 21,     /* to a VIP with TTL <= 1: the kernel answers Time Exceeded */
+	SLUICE_CTR_ECHO_REPLIED = 22,          /* an ICMP echo request to a VIP answered */
 	SLUICE_CTR_MAX,
 };
 
@@ -325,6 +332,8 @@ enum sluice_drop_reason {
 	SLUICE_DROP_STALE_CONNECTION = 18,   /* TCP, not a SYN, on a connection whose backend or service changed */
 	SLUICE_DROP_CONNECTION_EXPIRING = 19, /* its key is an expired connection's, not yet deleted (a grace period) */
 	SLUICE_DROP_PARTIAL_CHECKSUM = 20,   /* a partial checksum on a segment too long to finish (> 9216 bytes) */
+	SLUICE_DROP_IP_CHECKSUM = 21,        /* IPv4 header checksum wrong (RFC 1812 5.2.2) */
+	SLUICE_DROP_ICMP_RATE_LIMITED = 22,  /* an ICMP answer beyond SLUICE_ICMP_PER_SECOND on this CPU */
 	SLUICE_DROP_MAX,
 };
 

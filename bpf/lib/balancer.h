@@ -318,8 +318,13 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	__u32 seen = 0;
 	int is_new = 0;
 
-	if (pkt->ip->ttl <= 1)
-		return drop(SLUICE_DROP_TTL_EXCEEDED);
+	if (!ip_checksum_valid(pkt))
+		return drop(SLUICE_DROP_IP_CHECKSUM);
+	/* The kernel forwards it as far as it can, and answers Time Exceeded (RFC 1812 5.3.1). */
+	if (pkt->ip->ttl <= 1) {
+		count(SLUICE_CTR_PASS_TTL_EXCEEDED);
+		return XDP_PASS;
+	}
 	if (finish_partial_checksum(ctx, pkt))
 		return drop(SLUICE_DROP_PARTIAL_CHECKSUM);
 
@@ -386,6 +391,8 @@ static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packe
 	/* Its connection expired, or another is being put in its place: never out untranslated. */
 	if (!word_usable(seen))
 		return drop(SLUICE_DROP_NO_CONNECTION);
+	if (!ip_checksum_valid(pkt))
+		return drop(SLUICE_DROP_IP_CHECKSUM);
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 	if (finish_partial_checksum(ctx, pkt))
@@ -411,6 +418,8 @@ static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pk
 	asm volatile("" ::: "memory");
 	if (nat->owner != owner)
 		return drop(SLUICE_DROP_NO_CONNECTION);
+	if (!ip_checksum_valid(pkt))
+		return drop(SLUICE_DROP_IP_CHECKSUM);
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
 	if (finish_partial_checksum(ctx, pkt))

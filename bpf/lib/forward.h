@@ -35,8 +35,10 @@ static __always_inline int resolve_next_hop(struct xdp_md *ctx, struct packet *p
 	fib.family = AF_INET;
 	fib.tos = ip->tos;
 	fib.l4_protocol = ip->protocol;
-	fib.sport = pkt->l4_ports[0];
-	fib.dport = pkt->l4_ports[1];
+	if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) {
+		fib.sport = pkt->l4_ports[0];
+		fib.dport = pkt->l4_ports[1];
+	}
 	fib.tot_len = bpf_ntohs(ip->tot_len);
 	fib.ipv4_src = ip->saddr;
 	fib.ipv4_dst = ip->daddr;

@@ -104,6 +104,19 @@ struct {
 	__type(value, __u64);
 } sluice_table_full_v4 SEC(".maps");
 
+/* Per CPU: the token bucket of the ICMP the datapath answers itself. Not pinned. */
+struct sluice_icmp_bucket {
+	__u64 refilled_ns;
+	__u64 tokens;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_icmp_bucket);
+} sluice_icmp_bucket_v4 SEC(".maps");
+
 /* Runtime settings (one entry). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

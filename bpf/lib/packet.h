@@ -19,6 +19,14 @@
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 
+/* ICMP's fixed header (linux/icmp.h pulls in libc headers a BPF build cannot use). */
+struct icmphdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be32 rest; /* echo: identifier, sequence; frag needed: unused, next-hop MTU */
+};
+
 struct vlan_hdr {
 	__be16 tci;
 	__be16 encapsulated_proto;
@@ -27,6 +35,7 @@ struct vlan_hdr {
 /* What the L3/L4 parse found; the values map to a drop reason for VIPs. */
 enum l4_status {
 	L4_OK = 0,
+	L4_ICMP,          /* ICMP, its 8-byte header present: pkt->icmp */
 	L4_NOT_TCP_UDP,
 	L4_IP_HEADER_INVALID,
 	L4_IP_LENGTH_INVALID,
@@ -39,6 +48,7 @@ struct packet {
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	__sum16 *l4_check;   /* TCP or UDP checksum field */
+	struct icmphdr *icmp; /* L4_ICMP only */
 	__be16 *l4_ports;    /* source port, then destination port */
 	struct sluice_tuple tuple;
 	__u32 frame_len;
@@ -120,6 +130,14 @@ static __always_inline enum l4_status parse_l4(struct packet *pkt)
 		if ((void *)(udp + 1) > data_end || total_len < header_len + sizeof(*udp))
 			return L4_TRUNCATED;
 		pkt->l4_check = &udp->check;
+	} else if (ip->protocol == IPPROTO_ICMP) {
+		struct icmphdr *icmp = l4;
+
+		if ((void *)(icmp + 1) > data_end || total_len < header_len + sizeof(*icmp))
+			return L4_TRUNCATED;
+		pkt->icmp = icmp;
+		pkt->l4_ports = l4; /* type/code, checksum: not ports, but a FIB lookup reads two words here */
+		return L4_ICMP;
 	} else {
 		return L4_NOT_TCP_UDP;
 	}
@@ -130,9 +148,33 @@ static __always_inline enum l4_status parse_l4(struct packet *pkt)
 	return L4_OK;
 }
 
+/* Whether the IPv4 header's checksum verifies (RFC 1812 5.2.2): its 16-bit words sum to 0xffff.
+ * Options (IHL > 5) add up to 10 more words. */
+static __always_inline int ip_checksum_valid(const struct packet *pkt)
+{
+	const __u32 *word = (const __u32 *)pkt->ip;
+	__u32 words = pkt->ip->ihl & 0x0f, i;
+	__u64 sum;
+
+	if ((void *)(word + 5) > pkt->data_end)
+		return 0;
+	sum = (__u64)word[0] + word[1] + word[2] + word[3] + word[4];
+	for (i = 5; i < 15; i++) {
+		if (i >= words || (void *)(word + i + 1) > pkt->data_end)
+			break;
+		sum += word[i];
+	}
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
 static __always_inline enum sluice_drop_reason drop_reason_of(enum l4_status status)
 {
 	switch (status) {
+	case L4_ICMP:
 	case L4_NOT_TCP_UDP:
 		return SLUICE_DROP_UNSUPPORTED_PROTOCOL;
 	case L4_IP_HEADER_INVALID:

@@ -8,6 +8,7 @@
 #define SLUICE_PROCESS_H
 
 #include "balancer.h"
+#include "icmp.h"
 
 static __always_inline int sluice_process(struct xdp_md *ctx)
 {
@@ -47,8 +48,11 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 				return dnat_reply_to_client(ctx, &pkt, flow, seen, &client);
 		}
 	}
-	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt.tuple.daddr))
+	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt.tuple.daddr)) {
+		if (status == L4_ICMP && pkt.icmp->type == ICMP_ECHO_REQUEST_TYPE && pkt.icmp->code == 0)
+			return echo_reply(ctx, &pkt);
 		return drop(drop_reason_of(status));
+	}
 	count(SLUICE_CTR_PASS_NOT_SERVICE);
 	return XDP_PASS;
 }

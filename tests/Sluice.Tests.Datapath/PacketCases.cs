@@ -40,7 +40,25 @@ public static class PacketCases
         // --- Addressed to a VIP but not servable: dropped with a reason --------------
         ["VIP on a port with no service"] = env => Dropped(ToVip(env) with { DestinationPort = 81 }, DropReason.NoService),
         ["VIP port of a tcp service, sent as udp"] = env => Dropped(Udp(env, WebFullNat), DropReason.NoService),
-        ["icmp to a VIP"] = env => Dropped(ToVip(env) with { Protocol = PacketBuilder.Icmp }, DropReason.UnsupportedProtocol),
+        ["icmp other than echo to a VIP"] = env => Dropped(ToVip(env) with { Protocol = PacketBuilder.Icmp, IcmpType = 13 }, DropReason.UnsupportedProtocol),
+        ["icmp echo to a VIP is answered from the VIP"] = env =>
+        {
+            var request = ToVip(env) with { Protocol = PacketBuilder.Icmp, Payload = "ping"u8.ToArray(), Ttl = 5 };
+            var reply = request with
+            {
+                SourceMac = Cl0Mac, DestinationMac = ClientMac, Source = request.Destination, Destination = request.Source,
+                IcmpType = 0, Ttl = 64,
+            };
+            return Case(new PacketStep(request, "cl0", XdpAction.Tx, reply, Counter: DatapathCounter.EchoReplied));
+        },
+        ["icmp echo of zeros to a VIP is answered with checksum 0xffff"] = env =>
+        {
+            var request = ToVip(env) with { Protocol = PacketBuilder.Icmp, Payload = new byte[3] };
+            var reply = request with { SourceMac = Cl0Mac, DestinationMac = ClientMac, Source = request.Destination, Destination = request.Source, IcmpType = 0, Ttl = 64 };
+            return Case(new PacketStep(request, "cl0", XdpAction.Tx, reply, Counter: DatapathCounter.EchoReplied));
+        },
+        ["bad IPv4 header checksum to a VIP"] = env => Dropped(ToVip(env) with { BadIpChecksum = true }, DropReason.IpChecksum),
+        ["bad IPv4 header checksum on an echo request"] = env => Dropped(ToVip(env) with { Protocol = PacketBuilder.Icmp, BadIpChecksum = true }, DropReason.IpChecksum),
         ["IHL below 5 to a VIP"] = env => Dropped(ToVip(env) with { IhlOverride = 4 }, DropReason.IpHeaderInvalid),
         ["IP version 6 inside an IPv4 ethertype"] = env => Dropped(ToVip(env) with { IpVersionOverride = 6 }, DropReason.IpHeaderInvalid),
         ["total length beyond the frame"] = env => Dropped(ToVip(env) with { TotalLengthAdjust = 40 }, DropReason.IpLengthInvalid),
@@ -50,8 +68,9 @@ public static class PacketCases
         ["tcp header cut short"] = env => Dropped(ToVip(env) with { TruncateTo = 14 + 20 + 10 }, DropReason.IpLengthInvalid),
         ["tcp header beyond total length"] = env => Dropped(ToVip(env) with { TotalLengthAdjust = -10, TrailingPadding = 10 }, DropReason.L4Truncated),
         ["udp header beyond total length"] = env => Dropped(Udp(env, DnsDnat) with { TotalLengthAdjust = -4, TrailingPadding = 4 }, DropReason.L4Truncated),
-        ["ttl 1 to a VIP"] = env => Dropped(ToVip(env) with { Ttl = 1 }, DropReason.TtlExceeded),
-        ["ttl 0 to a VIP"] = env => Dropped(ToVip(env) with { Ttl = 0 }, DropReason.TtlExceeded),
+        // The kernel answers Time Exceeded (RFC 1812 5.3.1): handed over untouched.
+        ["ttl 1 to a VIP"] = env => Unchanged(ToVip(env) with { Ttl = 1 }, DatapathCounter.PassTtlExceeded),
+        ["ttl 0 to a VIP"] = env => Unchanged(ToVip(env) with { Ttl = 0 }, DatapathCounter.PassTtlExceeded),
         ["service with no backends"] = env => Dropped(ToVip(env, Empty), DropReason.NoBackend),
         ["backend behind a blackhole route"] = env => Dropped(ToVip(env, Blackholed), DropReason.NoRoute),
         ["ingress with forwarding disabled"] = env => Dropped(ToVip(env), DropReason.ForwardingDisabled, "nf0"),

@@ -24,6 +24,8 @@ public enum DatapathCounter
     FlowReplaced = 18,
     FlowRaceAdopted = 19,
     PartialChecksumFinished = 20,
+    PassTtlExceeded = 21,
+    EchoReplied = 22,
 }
 
 /// <summary>enum sluice_drop_reason. Append only, never renumber.</summary>
@@ -50,6 +52,8 @@ public enum DropReason
     StaleConnection = 18,
     ConnectionExpiring = 19,
     PartialChecksum = 20,
+    IpChecksum = 21,
+    IcmpRateLimited = 22,
 }
 
 /// <summary>Sizes of the counter arrays (SLUICE_COUNTER_SLOTS, SLUICE_DROP_SLOTS).</summary>

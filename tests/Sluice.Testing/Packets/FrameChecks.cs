@@ -20,7 +20,7 @@ public static class FrameChecks
         return type == 0x0800 && frame.Length >= offset + 2 + 20 ? offset + 2 : -1;
     }
 
-    /// <summary>True if the IPv4 header and (for unfragmented TCP/UDP) the L4 checksum verify.</summary>
+    /// <summary>True if the IPv4 header and (for unfragmented TCP/UDP/ICMP) the L4 checksum verify.</summary>
     public static bool ChecksumsValid(ReadOnlySpan<byte> frame)
     {
         var ip = Ipv4Offset(frame);
@@ -31,8 +31,9 @@ public static class FrameChecks
         if (InternetChecksum.Compute(frame.Slice(ip, headerLength)) != 0) return false;
         var protocol = frame[ip + 9];
         var fragmented = (BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 6)..]) & 0x3fff) != 0;
-        if (fragmented || (protocol != PacketBuilder.Tcp && protocol != PacketBuilder.Udp)) return true;
         var l4 = frame.Slice(ip + headerLength, totalLength - headerLength);
+        if (!fragmented && protocol == PacketBuilder.Icmp) return InternetChecksum.Compute(l4) == 0;
+        if (fragmented || (protocol != PacketBuilder.Tcp && protocol != PacketBuilder.Udp)) return true;
         if (protocol == PacketBuilder.Udp && l4.Length >= 8 && BinaryPrimitives.ReadUInt16BigEndian(l4[6..]) == 0) return true;
         var pseudo = InternetChecksum.PseudoHeader(frame.Slice(ip + 12, 4), frame.Slice(ip + 16, 4), protocol, l4.Length);
         return InternetChecksum.Compute(l4, pseudo) == 0;

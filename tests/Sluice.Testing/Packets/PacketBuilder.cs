@@ -29,7 +29,8 @@ public static class PacketBuilder
         spec.Source.GetAddressBytes().CopyTo(ip, 12);
         spec.Destination.GetAddressBytes().CopyTo(ip, 16);
         spec.IpOptions.CopyTo(ip, 20);
-        BinaryPrimitives.WriteUInt16BigEndian(ip.AsSpan(10), InternetChecksum.Compute(ip.AsSpan(0, ipHeaderLength)));
+        var headerChecksum = InternetChecksum.Compute(ip.AsSpan(0, ipHeaderLength));
+        BinaryPrimitives.WriteUInt16BigEndian(ip.AsSpan(10), spec.BadIpChecksum ? (ushort)(headerChecksum ^ 0x5a5a) : headerChecksum);
         l4.CopyTo(ip, ipHeaderLength);
 
         var frame = new List<byte>();
@@ -89,9 +90,10 @@ public static class PacketBuilder
             }
             default:
             {
-                // ICMP echo request, or any other protocol's payload as given.
+                // ICMP (an echo request unless told otherwise), or any other protocol's payload as given.
                 var body = new byte[8 + spec.Payload.Length];
-                body[0] = 8;
+                body[0] = spec.IcmpType;
+                body[1] = spec.IcmpCode;
                 spec.Payload.CopyTo(body, 8);
                 BinaryPrimitives.WriteUInt16BigEndian(body.AsSpan(2), InternetChecksum.Compute(body));
                 return body;

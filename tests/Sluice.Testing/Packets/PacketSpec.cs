@@ -41,6 +41,11 @@ public sealed record PacketSpec
     /// (CHECKSUM_PARTIAL): the field holds the folded pseudo-header sum, not complemented, and the
     /// NIC (or the kernel) is to finish it.</summary>
     public bool PartialChecksum { get; init; }
+    /// <summary>Write a wrong IPv4 header checksum.</summary>
+    public bool BadIpChecksum { get; init; }
+    /// <summary>ICMP (protocol 1): type and code; 8/0 is an echo request.</summary>
+    public byte IcmpType { get; init; } = 8;
+    public byte IcmpCode { get; init; }
     public byte[] Payload { get; init; } = [];
 
     /// <summary>Bytes appended after the IP packet (Ethernet padding), not counted in total length.</summary>
