@@ -306,6 +306,10 @@ enum sluice_counter {
 	SLUICE_CTR_PARTIAL_CHECKSUM_FINISHED = 20, /* a partial (tx-offload) TCP/UDP checksum completed before a rewrite */
 	SLUICE_CTR_PASS_TTL_EXCEEDED = 21,     /* to a VIP with TTL <= 1: the kernel answers Time Exceeded */
 	SLUICE_CTR_ECHO_REPLIED = 22,          /* an ICMP echo request to a VIP answered */
+	SLUICE_CTR_ICMP_TO_BACKEND = 23,       /* an ICMP error about a connection's reply, translated to its backend */
+	SLUICE_CTR_ICMP_TO_CLIENT = 24,        /* an ICMP error about a connection's forwarded packet, translated to its client */
+	SLUICE_CTR_FRAG_NEEDED_SENT = 25,      /* too big for the egress, DF set: "fragmentation needed" sent to the sender */
+	SLUICE_CTR_PASS_TO_FRAGMENT = 26,      /* too big for the egress, DF clear: rewritten, handed to the kernel to fragment */
 	SLUICE_CTR_MAX,
 };
 

@@ -293,6 +293,8 @@ static __always_inline int forward_to_backend(struct xdp_md *ctx, struct packet 
 	if (fresh && len <= backend->next_hop.max_len)
 		return transmit(ctx, pkt, &backend->next_hop);
 	verdict = resolve_next_hop(ctx, pkt, &next_hop);
+	if (verdict == SLUICE_FIB_TOO_BIG)
+		return too_big(ctx, pkt, next_hop.max_len);
 	if (verdict >= 0)
 		return verdict;
 	next_hop.ingress_ifindex = ctx->ingress_ifindex;

@@ -22,9 +22,12 @@ static __always_inline void decrement_ttl(struct iphdr *ip)
 	ip->ttl -= 1;
 }
 
+/* resolve_next_hop's answer when the packet is longer than the egress MTU (in next_hop->max_len). */
+#define SLUICE_FIB_TOO_BIG -2
+
 /* Ask the FIB where the rewritten packet goes. Returns -1 with *next_hop
- * filled when we forward it ourselves, else the verdict (pass to the kernel,
- * or a counted drop). */
+ * filled when we forward it ourselves, SLUICE_FIB_TOO_BIG with the MTU in
+ * next_hop->max_len, else the verdict (pass to the kernel, or a counted drop). */
 static __always_inline int resolve_next_hop(struct xdp_md *ctx, struct packet *pkt,
 					    struct sluice_next_hop *next_hop)
 {
@@ -58,7 +61,8 @@ static __always_inline int resolve_next_hop(struct xdp_md *ctx, struct packet *p
 	case BPF_FIB_LKUP_RET_FWD_DISABLED:
 		return drop(SLUICE_DROP_FORWARDING_DISABLED);
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
-		return drop(SLUICE_DROP_FRAGMENTATION_NEEDED);
+		next_hop->max_len = fib.mtu_result;
+		return SLUICE_FIB_TOO_BIG;
 	default: /* not forwarded (local), needs LWT encapsulation */
 		count(SLUICE_CTR_PASS_FIB_LOCAL);
 		return XDP_PASS;
@@ -90,11 +94,26 @@ static __always_inline int transmit(struct xdp_md *ctx, struct packet *pkt,
 	return bpf_redirect_map(&sluice_tx_ports_v4, next_hop->ifindex, XDP_PASS);
 }
 
+static __always_inline int too_big(struct xdp_md *ctx, struct packet *pkt, __u16 mtu);
+
+/* Forwards ICMP the datapath sends or translates: never answered with ICMP when too big. */
+static __always_inline int forward_icmp(struct xdp_md *ctx, struct packet *pkt)
+{
+	struct sluice_next_hop next_hop = {};
+	int verdict = resolve_next_hop(ctx, pkt, &next_hop);
+
+	if (verdict == SLUICE_FIB_TOO_BIG)
+		return drop(SLUICE_DROP_FRAGMENTATION_NEEDED);
+	return verdict >= 0 ? verdict : transmit(ctx, pkt, &next_hop);
+}
+
 static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt)
 {
 	struct sluice_next_hop next_hop = {};
 	int verdict = resolve_next_hop(ctx, pkt, &next_hop);
 
+	if (verdict == SLUICE_FIB_TOO_BIG)
+		return too_big(ctx, pkt, next_hop.max_len);
 	return verdict >= 0 ? verdict : transmit(ctx, pkt, &next_hop);
 }
 

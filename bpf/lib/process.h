@@ -9,6 +9,7 @@
 
 #include "balancer.h"
 #include "icmp.h"
+#include "icmp_error.h"
 
 static __always_inline int sluice_process(struct xdp_md *ctx)
 {
@@ -47,6 +48,12 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 			if (flow)
 				return dnat_reply_to_client(ctx, &pkt, flow, seen, &client);
 		}
+	}
+	if (status == L4_ICMP && pkt.icmp->type != ICMP_ECHO_REQUEST_TYPE) {
+		int verdict = translate_icmp_error(ctx, &pkt);
+
+		if (verdict >= 0)
+			return verdict;
 	}
 	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt.tuple.daddr)) {
 		if (status == L4_ICMP && pkt.icmp->type == ICMP_ECHO_REQUEST_TYPE && pkt.icmp->code == 0)

@@ -74,7 +74,31 @@ public static class PacketCases
         ["service with no backends"] = env => Dropped(ToVip(env, Empty), DropReason.NoBackend),
         ["backend behind a blackhole route"] = env => Dropped(ToVip(env, Blackholed), DropReason.NoRoute),
         ["ingress with forwarding disabled"] = env => Dropped(ToVip(env), DropReason.ForwardingDisabled, "nf0"),
-        ["rewritten packet above the egress MTU"] = env => Dropped(ToVip(env) with { Payload = new byte[1500] }, DropReason.FragmentationNeeded),
+        // Too big for the backend's link: DF set, "fragmentation needed" back from the VIP quoting
+        // the packet as sent (RFC 1191); DF clear, handed to the kernel (rewritten) to fragment.
+        ["rewritten packet above the egress MTU"] = env =>
+        {
+            var big = ToVip(env) with { Payload = new byte[1500] };
+            var icmp = new PacketSpec
+            {
+                SourceMac = Cl0Mac, DestinationMac = ClientMac, Source = big.Destination, Destination = big.Source, Protocol = PacketBuilder.Icmp,
+                IcmpType = 3, IcmpCode = 4, IcmpRest = 1500, Ttl = 64, Identification = 0, FlagsAndOffset = 0, Payload = PacketBuilder.Quote(big),
+            };
+            return Case(new PacketStep(big, "cl0", XdpAction.Tx, icmp, Counter: DatapathCounter.FragNeededSent));
+        },
+        ["rewritten packet above the egress MTU without DF"] = env =>
+            HandedToKernel(FullNatForward(env, ToVip(env) with { Payload = new byte[1500], FlagsAndOffset = 0 }), DatapathCounter.PassToFragment),
+        ["fragmentation needed from the client's side reaches the backend (fullnat)"] = env => IcmpToBackend(env, WebFullNat),
+        ["fragmentation needed from the client's side reaches the backend (dnat)"] = env => IcmpToBackend(env, StickyDnat),
+        ["fragmentation needed about a udp reply reaches the backend, quoted checksum right (dnat)"] = env =>
+            IcmpToBackend(env, DnsDnat, Udp(env, DnsDnat) with { Payload = [1, 2, 3] }),
+        ["fragmentation needed from the backend's side reaches the client (fullnat)"] = env => IcmpToClient(env, WebFullNat),
+        ["port unreachable from the backend's side reaches the client from the VIP (dnat)"] = env => IcmpToClient(env, StickyDnat, code: 3),
+        ["icmp error to a VIP about no connection"] = env => Dropped(ToVip(env) with
+        {
+            Source = IPAddress.Parse("198.19.1.1"), Protocol = PacketBuilder.Icmp, IcmpType = 3, IcmpCode = 4, IcmpRest = 1400,
+            Payload = PacketBuilder.Quote(ToVip(env) with { Source = ToVip(env).Destination, SourcePort = 80, Destination = Client, DestinationPort = 4242 }),
+        }, DropReason.NoConnection),
 
         // --- Balanced: rewritten and forwarded --------------------------------------
         ["fullnat tcp syn to a backend"] = env => Case(FullNatForward(env, ToVip(env))),
@@ -284,6 +308,62 @@ public static class PacketCases
     }
 
     private static PacketCase Case(PacketStep step) => new("", [step]);
+
+    private static readonly IPAddress ClientSideRouter = IPAddress.Parse("198.19.1.1");
+    private static readonly IPAddress BackendSideRouter = IPAddress.Parse("198.18.2.1");
+
+    /// <summary>A connection, a reply to the client, then "fragmentation needed" about that reply from a
+    /// router on the client's side, to the VIP: it reaches the backend quoting the reply as the backend sent it.</summary>
+    private static PacketCase IcmpToBackend(DatapathEnvironment env, ServiceSpec service, PacketSpec? first = null)
+    {
+        var syn = first ?? ToVip(env, service);
+        var forward = service.Mode == ServiceMode.FullNat ? FullNatForward(env, syn, service) : DnatForward(env, syn, service);
+        var sent = forward.Expected!;
+        var reply = new PacketSpec
+        {
+            SourceMac = BackendMac, DestinationMac = Be0Mac, Protocol = syn.Protocol, TcpFlags = 0x12, Payload = [7, 7, 7],
+            Source = sent.Destination, SourcePort = sent.DestinationPort, Destination = sent.Source, DestinationPort = sent.SourcePort,
+        };
+        var back = reply with
+        {
+            SourceMac = Cl0Mac, DestinationMac = ClientMac, Ttl = 63,
+            Source = syn.Destination, SourcePort = syn.DestinationPort, Destination = syn.Source, DestinationPort = syn.SourcePort,
+        };
+        var error = new PacketSpec
+        {
+            SourceMac = ClientMac, DestinationMac = Cl0Mac, Source = ClientSideRouter, Destination = syn.Destination,
+            Protocol = PacketBuilder.Icmp, IcmpType = 3, IcmpCode = 4, IcmpRest = 1400, Payload = PacketBuilder.Quote(back),
+        };
+        var translated = error with
+        {
+            SourceMac = Be0Mac, DestinationMac = BackendMac, Ttl = 63,
+            Source = service.Mode == ServiceMode.FullNat ? SnatAddress : ClientSideRouter, Destination = sent.Destination,
+            Payload = PacketBuilder.Quote(reply with { Ttl = 63 }),
+        };
+        return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Redirect, back, Counter: DatapathCounter.ReplyNat),
+            new PacketStep(error, "cl0", XdpAction.Redirect, translated, Counter: DatapathCounter.IcmpToBackend)]);
+    }
+
+    /// <summary>A connection, then an ICMP error about the packet forwarded to the backend, from a router
+    /// on the backend's side (fullnat: to the SNAT address; dnat: on its way to the client): it reaches the
+    /// client from the VIP, quoting the client's packet as the client addressed it.</summary>
+    private static PacketCase IcmpToClient(DatapathEnvironment env, ServiceSpec service, byte code = 4)
+    {
+        var syn = ToVip(env, service);
+        var forward = service.Mode == ServiceMode.FullNat ? FullNatForward(env, syn, service) : DnatForward(env, syn, service);
+        var sent = forward.Expected!;
+        var error = new PacketSpec
+        {
+            SourceMac = BackendMac, DestinationMac = Be0Mac, Source = BackendSideRouter, Destination = sent.Source,
+            Protocol = PacketBuilder.Icmp, IcmpType = 3, IcmpCode = code, IcmpRest = code == 4 ? 1400u : 0, Payload = PacketBuilder.Quote(sent),
+        };
+        var translated = error with
+        {
+            SourceMac = Cl0Mac, DestinationMac = ClientMac, Ttl = 63, Source = syn.Destination, Destination = syn.Source,
+            Payload = PacketBuilder.Quote(syn with { Ttl = 63 }),
+        };
+        return new PacketCase("", [forward, new PacketStep(error, "be0", XdpAction.Redirect, translated, Counter: DatapathCounter.IcmpToClient)]);
+    }
 
     /// <summary>The rewrite happened, but MACs and TTL are left for the kernel, which forwards it.</summary>
     private static PacketCase HandedToKernel(PacketStep step, DatapathCounter counter)

@@ -26,6 +26,10 @@ public enum DatapathCounter
     PartialChecksumFinished = 20,
     PassTtlExceeded = 21,
     EchoReplied = 22,
+    IcmpToBackend = 23,
+    IcmpToClient = 24,
+    FragNeededSent = 25,
+    PassToFragment = 26,
 }
 
 /// <summary>enum sluice_drop_reason. Append only, never renumber.</summary>

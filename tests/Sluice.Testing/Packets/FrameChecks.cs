@@ -32,7 +32,12 @@ public static class FrameChecks
         var protocol = frame[ip + 9];
         var fragmented = (BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 6)..]) & 0x3fff) != 0;
         var l4 = frame.Slice(ip + headerLength, totalLength - headerLength);
-        if (!fragmented && protocol == PacketBuilder.Icmp) return InternetChecksum.Compute(l4) == 0;
+        if (!fragmented && protocol == PacketBuilder.Icmp)
+        {
+            // An error's quoted IPv4 header must verify too.
+            var quotes = l4.Length >= 28 && l4[0] is 3 or 11;
+            return InternetChecksum.Compute(l4) == 0 && (!quotes || InternetChecksum.Compute(l4.Slice(8, (l4[8] & 0x0f) * 4)) == 0);
+        }
         if (fragmented || (protocol != PacketBuilder.Tcp && protocol != PacketBuilder.Udp)) return true;
         if (protocol == PacketBuilder.Udp && l4.Length >= 8 && BinaryPrimitives.ReadUInt16BigEndian(l4[6..]) == 0) return true;
         var pseudo = InternetChecksum.PseudoHeader(frame.Slice(ip + 12, 4), frame.Slice(ip + 16, 4), protocol, l4.Length);

@@ -9,6 +9,14 @@ public static class PacketBuilder
     public const byte Udp = 17;
     public const byte Icmp = 1;
 
+    /// <summary>What an ICMP error quotes of a packet: its IPv4 header and the first 8 bytes after it.</summary>
+    public static byte[] Quote(PacketSpec packet)
+    {
+        var frame = Build(packet);
+        var ip = FrameChecks.Ipv4Offset(frame);
+        return frame[ip..(ip + (frame[ip] & 0x0f) * 4 + 8)];
+    }
+
     public static byte[] Build(PacketSpec spec)
     {
         if (spec.RawBytes is not null)
@@ -94,6 +102,7 @@ public static class PacketBuilder
                 var body = new byte[8 + spec.Payload.Length];
                 body[0] = spec.IcmpType;
                 body[1] = spec.IcmpCode;
+                BinaryPrimitives.WriteUInt32BigEndian(body.AsSpan(4), spec.IcmpRest);
                 spec.Payload.CopyTo(body, 8);
                 BinaryPrimitives.WriteUInt16BigEndian(body.AsSpan(2), InternetChecksum.Compute(body));
                 return body;

@@ -46,6 +46,8 @@ public sealed record PacketSpec
     /// <summary>ICMP (protocol 1): type and code; 8/0 is an echo request.</summary>
     public byte IcmpType { get; init; } = 8;
     public byte IcmpCode { get; init; }
+    /// <summary>ICMP bytes 4-7 (echo: identifier and sequence; fragmentation needed: the next-hop MTU in the low half).</summary>
+    public uint IcmpRest { get; init; }
     public byte[] Payload { get; init; } = [];
 
     /// <summary>Bytes appended after the IP packet (Ethernet padding), not counted in total length.</summary>
