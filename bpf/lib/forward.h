@@ -86,11 +86,9 @@ static __always_inline int transmit(struct xdp_md *ctx, struct packet *pkt,
 	decrement_ttl(pkt->ip);
 	__builtin_memcpy(pkt->eth->h_dest, next_hop->dmac, ETH_ALEN);
 	__builtin_memcpy(pkt->eth->h_source, next_hop->smac, ETH_ALEN);
-	if (next_hop->ifindex == ctx->ingress_ifindex) {
-		count(SLUICE_CTR_TRANSMITTED);
-		return XDP_TX;
-	}
-	count(SLUICE_CTR_REDIRECTED);
+	/* Back out of the ingress interface through the devmap too, not XDP_TX: on a veth, XDP_TX
+	 * frames are lost unless the peer runs an XDP program, a redirect needs only NAPI there. */
+	count(next_hop->ifindex == ctx->ingress_ifindex ? SLUICE_CTR_TRANSMITTED : SLUICE_CTR_REDIRECTED);
 	return bpf_redirect_map(&sluice_tx_ports_v4, next_hop->ifindex, XDP_PASS);
 }
 

@@ -49,13 +49,13 @@ public static class PacketCases
                 SourceMac = Cl0Mac, DestinationMac = ClientMac, Source = request.Destination, Destination = request.Source,
                 IcmpType = 0, Ttl = 64,
             };
-            return Case(new PacketStep(request, "cl0", XdpAction.Tx, reply, Counter: DatapathCounter.EchoReplied));
+            return Case(new PacketStep(request, "cl0", XdpAction.Redirect, reply, Counter: DatapathCounter.EchoReplied));
         },
         ["icmp echo of zeros to a VIP is answered with checksum 0xffff"] = env =>
         {
             var request = ToVip(env) with { Protocol = PacketBuilder.Icmp, Payload = new byte[3] };
             var reply = request with { SourceMac = Cl0Mac, DestinationMac = ClientMac, Source = request.Destination, Destination = request.Source, IcmpType = 0, Ttl = 64 };
-            return Case(new PacketStep(request, "cl0", XdpAction.Tx, reply, Counter: DatapathCounter.EchoReplied));
+            return Case(new PacketStep(request, "cl0", XdpAction.Redirect, reply, Counter: DatapathCounter.EchoReplied));
         },
         ["bad IPv4 header checksum to a VIP"] = env => Dropped(ToVip(env) with { BadIpChecksum = true }, DropReason.IpChecksum),
         ["bad IPv4 header checksum on an echo request"] = env => Dropped(ToVip(env) with { Protocol = PacketBuilder.Icmp, BadIpChecksum = true }, DropReason.IpChecksum),
@@ -84,7 +84,7 @@ public static class PacketCases
                 SourceMac = Cl0Mac, DestinationMac = ClientMac, Source = big.Destination, Destination = big.Source, Protocol = PacketBuilder.Icmp,
                 IcmpType = 3, IcmpCode = 4, IcmpRest = 1500, Ttl = 64, Identification = 0, FlagsAndOffset = 0, Payload = PacketBuilder.Quote(big),
             };
-            return Case(new PacketStep(big, "cl0", XdpAction.Tx, icmp, Counter: DatapathCounter.FragNeededSent));
+            return Case(new PacketStep(big, "cl0", XdpAction.Redirect, icmp, Counter: DatapathCounter.FragNeededSent));
         },
         ["rewritten packet above the egress MTU without DF"] = env =>
             HandedToKernel(FullNatForward(env, ToVip(env) with { Payload = new byte[1500], FlagsAndOffset = 0 }), DatapathCounter.PassToFragment),
@@ -236,11 +236,11 @@ public static class PacketCases
         ["longest ip options (IHL 15)"] = env => Case(FullNatForward(env, ToVip(env) with { IpOptions = Enumerable.Repeat((byte)0x01, 40).ToArray() })),
         ["802.1Q tagged frame keeps its tag"] = env => Case(FullNatForward(env, ToVip(env) with { VlanTags = [0x0064] })),
         ["ethernet padding is kept and not summed"] = env => Case(DnatForward(env, Udp(env, DnsDnat) with { TrailingPadding = 14 }, DnsDnat)),
-        ["backend on the ingress link leaves by XDP_TX"] = env =>
+        ["backend on the ingress link leaves through the devmap to the same link"] = env =>
         {
             var input = ToVip(env) with { Source = IPAddress.Parse("198.18.2.50"), SourceMac = BackendMac, DestinationMac = Be0Mac };
             var step = FullNatForward(env, input);
-            return Case(step with { Ingress = "be0", Verdict = XdpAction.Tx, Counter = DatapathCounter.Transmitted });
+            return Case(step with { Ingress = "be0", Verdict = XdpAction.Redirect, Counter = DatapathCounter.Transmitted });
         },
         ["no neighbour yet: rewritten, handed to the kernel untouched otherwise"] = env =>
             HandedToKernel(FullNatForward(env, ToVip(env, Unresolved), Unresolved), DatapathCounter.PassNoNeighbour),
