@@ -310,6 +310,7 @@ enum sluice_counter {
 	SLUICE_CTR_ICMP_TO_CLIENT = 24,        /* an ICMP error about a connection's forwarded packet, translated to its client */
 	SLUICE_CTR_FRAG_NEEDED_SENT = 25,      /* too big for the egress, DF set: "fragmentation needed" sent to the sender */
 	SLUICE_CTR_PASS_TO_FRAGMENT = 26,      /* too big for the egress, DF clear: rewritten, handed to the kernel to fragment */
+	SLUICE_CTR_FRAGMENT_FOLLOWED = 27,     /* a following fragment translated like its datagram's first */
 	SLUICE_CTR_MAX,
 };
 
@@ -321,7 +322,7 @@ enum sluice_drop_reason {
 	SLUICE_DROP_IP_HEADER_INVALID = 3,   /* version != 4 or IHL < 5 */
 	SLUICE_DROP_IP_LENGTH_INVALID = 4,   /* total length beyond frame or below header */
 	SLUICE_DROP_L4_TRUNCATED = 5,        /* TCP/UDP header cut short */
-	SLUICE_DROP_FRAGMENT = 6,            /* fragments carry no reliable ports */
+	SLUICE_DROP_FRAGMENT = 6,            /* a following fragment whose first was not seen (or an ICMP fragment) */
 	SLUICE_DROP_TTL_EXCEEDED = 7,
 	SLUICE_DROP_NO_BACKEND = 8,          /* empty Maglev table */
 	SLUICE_DROP_NO_SNAT_ADDRESS = 9,     /* fullnat with no SNAT address configured */

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "counters.h"
 #include "forward.h"
+#include "fragments.h"
 #include "maglev.h"
 #include "rewrite.h"
 #include "snat.h"
@@ -382,6 +383,7 @@ forward:
 		rewrite_tuple(pkt, flow->snat_address, flow->backend_address, flow->snat_port, flow->backend_port);
 	else
 		rewrite_tuple(pkt, pkt->tuple.saddr, flow->backend_address, pkt->tuple.sport, flow->backend_port);
+	remember_fragments(pkt, now);
 
 	return forward_to_backend(ctx, pkt, backend, now);
 }
@@ -404,6 +406,7 @@ static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packe
 	count_traffic(&sluice_service_stats_v4, flow->service_id, pkt->frame_len, 0, 1);
 	count_traffic(&sluice_backend_stats_v4, flow->backend_id, pkt->frame_len, 0, 1);
 	rewrite_tuple(pkt, client->daddr, client->saddr, client->dport, client->sport);
+	remember_fragments(pkt, bpf_ktime_get_coarse_ns());
 	return forward(ctx, pkt);
 }
 
@@ -431,6 +434,7 @@ static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pk
 	count_traffic(&sluice_service_stats_v4, service_id, pkt->frame_len, 0, 1);
 	count_traffic(&sluice_backend_stats_v4, backend_id, pkt->frame_len, 0, 1);
 	rewrite_tuple(pkt, vip, client, vip_port, client_port);
+	remember_fragments(pkt, bpf_ktime_get_coarse_ns());
 	return forward(ctx, pkt);
 }
 

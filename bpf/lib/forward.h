@@ -38,7 +38,7 @@ static __always_inline int resolve_next_hop(struct xdp_md *ctx, struct packet *p
 	fib.family = AF_INET;
 	fib.tos = ip->tos;
 	fib.l4_protocol = ip->protocol;
-	if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) {
+	if (pkt->l4_check && (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP)) {
 		fib.sport = pkt->l4_ports[0];
 		fib.dport = pkt->l4_ports[1];
 	}

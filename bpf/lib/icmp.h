@@ -179,6 +179,8 @@ static __always_inline int too_big(struct xdp_md *ctx, struct packet *pkt, __u16
 		count(SLUICE_CTR_PASS_TO_FRAGMENT);
 		return XDP_PASS;
 	}
+	if (!pkt->l4_check)
+		return drop(SLUICE_DROP_FRAGMENTATION_NEEDED); /* a following fragment with DF: malformed */
 	return frag_needed_to_sender(ctx, pkt, mtu);
 }
 

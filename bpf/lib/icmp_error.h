@@ -36,6 +36,8 @@ static __always_inline int parse_quoted(const struct packet *pkt, struct quoted 
 
 	if (pkt->icmp->type != ICMP_DEST_UNREACH_TYPE && pkt->icmp->type != ICMP_TIME_EXCEEDED_TYPE)
 		return -1;
+	if (pkt->first_fragment)
+		return -1; /* errors are never fragmented: not one of ours */
 	if ((void *)(inner + 1) > data_end || inner->version != 4 || inner->ihl < 5)
 		return -1;
 	/* Only a first fragment (or a whole packet) quotes ports. */

@@ -104,6 +104,30 @@ struct {
 	__type(value, __u64);
 } sluice_table_full_v4 SEC(".maps");
 
+/* A fragmented datagram (sender, receiver, IP id, protocol, as it arrived) -> the addresses its
+ * first fragment was rewritten to: the following fragments, which carry no ports, follow it.
+ * An LRU: an entry lives a few seconds at most (SLUICE_FRAGMENT_TIMEOUT_NS). Not pinned. */
+struct sluice_fragment_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 protocol;
+	__u8 pad;
+};
+
+struct sluice_fragment_value {
+	__be32 saddr;
+	__be32 daddr;
+	__u64 seen_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct sluice_fragment_key);
+	__type(value, struct sluice_fragment_value);
+} sluice_fragments_v4 SEC(".maps");
+
 /* Per CPU: the token bucket of the ICMP the datapath answers itself. Not pinned. */
 struct sluice_icmp_bucket {
 	__u64 refilled_ns;

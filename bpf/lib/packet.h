@@ -52,6 +52,7 @@ struct packet {
 	__be16 *l4_ports;    /* source port, then destination port */
 	struct sluice_tuple tuple;
 	__u32 frame_len;
+	__u8 first_fragment; /* a datagram's first fragment (MF set, offset 0): its ports are here, the rest follows */
 	__u8 tcp_flags;      /* byte 13 of the TCP header; zero for UDP */
 	__be32 tcp_seq;      /* the TCP sequence number as on the wire; zero for UDP */
 	__be32 tcp_ack_seq;  /* the TCP acknowledgement number as on the wire; zero for UDP */
@@ -111,8 +112,10 @@ static __always_inline enum l4_status parse_l4(struct packet *pkt)
 	total_len = bpf_ntohs(ip->tot_len);
 	if (total_len < header_len || (void *)ip + total_len > data_end)
 		return L4_IP_LENGTH_INVALID;
-	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+	/* A following fragment carries no ports (fragments.h takes it); a first one is parsed whole. */
+	if (ip->frag_off & bpf_htons(IP_OFFSET))
 		return L4_FRAGMENT;
+	pkt->first_fragment = !!(ip->frag_off & bpf_htons(IP_MF));
 
 	l4 = (void *)ip + header_len;
 	if (ip->protocol == IPPROTO_TCP) {

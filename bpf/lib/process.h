@@ -49,6 +49,12 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 				return dnat_reply_to_client(ctx, &pkt, flow, seen, &client);
 		}
 	}
+	if (status == L4_FRAGMENT) {
+		int verdict = follow_fragment(ctx, &pkt);
+
+		if (verdict >= 0)
+			return verdict;
+	}
 	if (status == L4_ICMP && pkt.icmp->type != ICMP_ECHO_REQUEST_TYPE) {
 		int verdict = translate_icmp_error(ctx, &pkt);
 
@@ -56,8 +62,11 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 			return verdict;
 	}
 	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt.tuple.daddr)) {
-		if (status == L4_ICMP && pkt.icmp->type == ICMP_ECHO_REQUEST_TYPE && pkt.icmp->code == 0)
+		if (status == L4_ICMP && pkt.icmp->type == ICMP_ECHO_REQUEST_TYPE && pkt.icmp->code == 0) {
+			if (pkt.first_fragment)
+				return drop(SLUICE_DROP_FRAGMENT); /* a fragmented ping: not reassembled here */
 			return echo_reply(ctx, &pkt);
+		}
 		return drop(drop_reason_of(status));
 	}
 	count(SLUICE_CTR_PASS_NOT_SERVICE);

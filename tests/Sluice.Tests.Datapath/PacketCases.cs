@@ -63,8 +63,11 @@ public static class PacketCases
         ["IP version 6 inside an IPv4 ethertype"] = env => Dropped(ToVip(env) with { IpVersionOverride = 6 }, DropReason.IpHeaderInvalid),
         ["total length beyond the frame"] = env => Dropped(ToVip(env) with { TotalLengthAdjust = 40 }, DropReason.IpLengthInvalid),
         ["total length below the header"] = env => Dropped(ToVip(env) with { TotalLengthAdjust = -30 }, DropReason.IpLengthInvalid),
-        ["first fragment to a VIP"] = env => Dropped(ToVip(env) with { FlagsAndOffset = 0x2000 }, DropReason.Fragment),
-        ["non-first fragment to a VIP"] = env => Dropped(ToVip(env) with { FlagsAndOffset = 0x0010 }, DropReason.Fragment),
+        // Fragments: the first balanced, the following ones after it; one whose first was not seen dropped.
+        ["a fragmented datagram to a VIP follows its first fragment (fullnat)"] = env => Fragmented(env, UdpFullNat),
+        ["a fragmented datagram to a VIP follows its first fragment (dnat)"] = env => Fragmented(env, DnsDnat),
+        ["non-first fragment to a VIP before its first"] = env => Dropped(ToVip(env) with { FlagsAndOffset = 0x0010, Identification = 0x7777 }, DropReason.Fragment),
+        ["a fragmented echo request to a VIP"] = env => Dropped(ToVip(env) with { Protocol = PacketBuilder.Icmp, FlagsAndOffset = 0x2000 }, DropReason.Fragment),
         ["tcp header cut short"] = env => Dropped(ToVip(env) with { TruncateTo = 14 + 20 + 10 }, DropReason.IpLengthInvalid),
         ["tcp header beyond total length"] = env => Dropped(ToVip(env) with { TotalLengthAdjust = -10, TrailingPadding = 10 }, DropReason.L4Truncated),
         ["udp header beyond total length"] = env => Dropped(Udp(env, DnsDnat) with { TotalLengthAdjust = -4, TrailingPadding = 4 }, DropReason.L4Truncated),
@@ -308,6 +311,36 @@ public static class PacketCases
     }
 
     private static PacketCase Case(PacketStep step) => new("", [step]);
+
+    /// <summary>A 3,000-byte UDP datagram in three fragments: each leaves rewritten like the first, whose UDP
+    /// checksum is updated for the whole datagram; then a fragmented reply returns the same way.</summary>
+    private static PacketCase Fragmented(DatapathEnvironment env, ServiceSpec service)
+    {
+        var payload = Enumerable.Range(0, 3000).Select(i => (byte)(i * 13)).ToArray();
+        var whole = Udp(env, service) with { Payload = payload, Identification = (ushort)(0x4000 + service.Port), SourcePort = (ushort)(41000 + service.Port) };
+        var first = service.Mode == ServiceMode.FullNat ? FullNatForward(env, whole with { Fragment = (0, 1480, true) }, service)
+            : DnatForward(env, whole with { Fragment = (0, 1480, true) }, service);
+        var steps = new List<PacketStep> { first };
+        foreach (var (offset, more) in new[] { (1480, true), (2960, false) })
+        {
+            var part = whole with { Fragment = (offset, 1480, more) };
+            steps.Add(new PacketStep(part, "cl0", XdpAction.Redirect, first.Expected! with { Fragment = part.Fragment }, Counter: DatapathCounter.FragmentFollowed));
+        }
+        var sent = first.Expected! with { Fragment = null };
+        var reply = new PacketSpec
+        {
+            SourceMac = BackendMac, DestinationMac = Be0Mac, Protocol = PacketBuilder.Udp, Payload = payload[..2000], Identification = 0x5151,
+            Source = sent.Destination, SourcePort = sent.DestinationPort, Destination = sent.Source, DestinationPort = sent.SourcePort,
+        };
+        var back = reply with
+        {
+            SourceMac = Cl0Mac, DestinationMac = ClientMac, Ttl = 63,
+            Source = whole.Destination, SourcePort = whole.DestinationPort, Destination = whole.Source, DestinationPort = whole.SourcePort,
+        };
+        steps.Add(new PacketStep(reply with { Fragment = (0, 1480, true) }, "be0", XdpAction.Redirect, back with { Fragment = (0, 1480, true) }, Counter: DatapathCounter.ReplyNat));
+        steps.Add(new PacketStep(reply with { Fragment = (1480, 1480, false) }, "be0", XdpAction.Redirect, back with { Fragment = (1480, 1480, false) }, Counter: DatapathCounter.FragmentFollowed));
+        return new PacketCase("", steps);
+    }
 
     private static readonly IPAddress ClientSideRouter = IPAddress.Parse("198.19.1.1");
     private static readonly IPAddress BackendSideRouter = IPAddress.Parse("198.18.2.1");

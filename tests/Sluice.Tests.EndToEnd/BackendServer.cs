@@ -136,7 +136,7 @@ public sealed class BackendServer : IDisposable
 
     private async Task ServeUdp(Socket socket)
     {
-        var buffer = new byte[2048];
+        var buffer = new byte[65536];
         EndPoint any = new IPEndPoint(IPAddress.Any, 0);
         while (!stop.IsCancellationRequested)
         {

@@ -98,6 +98,28 @@ public abstract class TrafficTestsOn<TTopology>
         topology.AssertNoChecksumErrors();
     }
 
+    [RootTheory]
+    [InlineData("fullnat")]
+    [InlineData("dnat")]
+    public async Task ADatagramLargerThanTheMtuArrivesWholeAndSoDoesItsReply(string mode)
+    {
+        // 6,000 bytes: the client's kernel sends five fragments, the backend's answer comes in five too.
+        var vip = mode == "fullnat" ? FullNatVip : DnatVip;
+        for (var i = 0; i < 5; i++)
+        {
+            using var socket = topology.ClientSocket(SocketType.Dgram, ProtocolType.Udp);
+            using var timeout = new CancellationTokenSource(Patience);
+            var query = $"big-{i}-" + new string((char)('a' + i), 6000);
+            await socket.SendToAsync(Encoding.ASCII.GetBytes(query), new IPEndPoint(vip, 5353), timeout.Token);
+            var buffer = new byte[16384];
+            var received = await socket.ReceiveFromAsync(buffer, new IPEndPoint(IPAddress.Any, 0), timeout.Token);
+            Assert.Equal(new IPEndPoint(vip, 5353), received.RemoteEndPoint);
+            Assert.EndsWith(":" + query, Encoding.ASCII.GetString(buffer, 0, received.ReceivedBytes));
+        }
+        Assert.True(topology.Counter(DatapathCounter.FragmentFollowed) >= 2 * 5 * 4);
+        topology.AssertNoChecksumErrors();
+    }
+
     [RootFact]
     public async Task RemovingABackendLeavesConnectionsToTheOthersUntouched()
     {

@@ -30,6 +30,7 @@ public enum DatapathCounter
     IcmpToClient = 24,
     FragNeededSent = 25,
     PassToFragment = 26,
+    FragmentFollowed = 27,
 }
 
 /// <summary>enum sluice_drop_reason. Append only, never renumber.</summary>

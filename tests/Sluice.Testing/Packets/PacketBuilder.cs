@@ -24,6 +24,12 @@ public static class PacketBuilder
             return spec.RawBytes;
         }
         var l4 = BuildL4(spec);
+        var flagsAndOffset = spec.FlagsAndOffset;
+        if (spec.Fragment is { } part)
+        {
+            l4 = l4[part.Offset..Math.Min(l4.Length, part.Offset + part.Length)];
+            flagsAndOffset = (ushort)((part.More ? 0x2000 : 0) | (part.Offset / 8));
+        }
         var ipHeaderLength = 20 + spec.IpOptions.Length;
         var ip = new byte[ipHeaderLength + l4.Length];
         var ihl = spec.IhlOverride ?? (byte)(ipHeaderLength / 4);
@@ -31,7 +37,7 @@ public static class PacketBuilder
         ip[1] = spec.Tos;
         BinaryPrimitives.WriteUInt16BigEndian(ip.AsSpan(2), (ushort)(ip.Length + spec.TotalLengthAdjust));
         BinaryPrimitives.WriteUInt16BigEndian(ip.AsSpan(4), spec.Identification);
-        BinaryPrimitives.WriteUInt16BigEndian(ip.AsSpan(6), spec.FlagsAndOffset);
+        BinaryPrimitives.WriteUInt16BigEndian(ip.AsSpan(6), flagsAndOffset);
         ip[8] = spec.Ttl;
         ip[9] = spec.Protocol;
         spec.Source.GetAddressBytes().CopyTo(ip, 12);

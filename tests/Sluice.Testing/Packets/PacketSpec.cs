@@ -41,6 +41,9 @@ public sealed record PacketSpec
     /// (CHECKSUM_PARTIAL): the field holds the folded pseudo-header sum, not complemented, and the
     /// NIC (or the kernel) is to finish it.</summary>
     public bool PartialChecksum { get; init; }
+    /// <summary>Send only this part of the datagram's IP payload (its L4 header and checksum built for
+    /// the whole): bytes [Offset, Offset + Length), MF set if More. Offset is a multiple of 8.</summary>
+    public (int Offset, int Length, bool More)? Fragment { get; init; }
     /// <summary>Write a wrong IPv4 header checksum.</summary>
     public bool BadIpChecksum { get; init; }
     /// <summary>ICMP (protocol 1): type and code; 8/0 is an echo request.</summary>
