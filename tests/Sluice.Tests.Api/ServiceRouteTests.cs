@@ -117,6 +117,31 @@ public sealed class ServiceRouteTests(DaemonFixture fixture) : IClassFixture<Dae
         Assert.Equal(HttpStatusCode.NotFound, (await api.GetAsync("/api/v1/services/tls")).StatusCode);
     }
 
+    [RootFact]
+    public async Task AMaglevResizeIsRecordedAndAnEleventhBackendIsNone()
+    {
+        static string With(int backends) =>
+            "{\"vip\": \"198.18.100.21\", \"port\": 7000, \"backends\": [" +
+            string.Join(", ", Enumerable.Range(0, backends).Select(i => $"{{\"address\": \"198.18.3.{i + 1}\", \"port\": 7000}}")) + "]}";
+        using var api = Api();
+        async Task<List<string>> Resizes() => JsonNode.Parse(await api.GetStringAsync("/api/v1/events?kind=config"))!["events"]!.AsArray()
+            .Select(e => e!["message"]!.GetValue<string>()).Where(m => m.Contains("Maglev table of grow", StringComparison.Ordinal)).ToList();
+        try
+        {
+            Assert.Equal(HttpStatusCode.Created, (await api.PutAsync("/api/v1/services/grow", Json(With(10)))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await api.PutAsync("/api/v1/services/grow", Json(With(11)))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await api.PutAsync("/api/v1/services/grow", Json(With(40)))).StatusCode);
+            Assert.Empty(await Resizes());
+            Assert.Equal(HttpStatusCode.OK, (await api.PutAsync("/api/v1/services/grow", Json(With(41)))).StatusCode);
+            Assert.Contains("the Maglev table of grow was resized from 4093 to 8191 slots (41 backends): new connections are spread afresh, open ones keep their backends",
+                await Resizes());
+        }
+        finally
+        {
+            await api.DeleteAsync("/api/v1/services/grow");
+        }
+    }
+
     public static TheoryData<string, string, string> BadBodies => new()
     {
         { "not json", "{\"vip\": ", "body" },

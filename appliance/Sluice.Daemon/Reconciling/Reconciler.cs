@@ -13,7 +13,8 @@ namespace Sluice.Daemon.Reconciling;
 /// computed, its difference programmed (only the changed services), API-owned services
 /// persisted, and only then published. A failure anywhere leaves the old state in force.
 /// </summary>
-public sealed partial class Reconciler(ApiStateStore store, HealthRegistry health, SluiceMetrics metrics, NextHopKeeper nextHops, ILogger<Reconciler> logger)
+public sealed partial class Reconciler(
+    ApiStateStore store, HealthRegistry health, SluiceMetrics metrics, NextHopKeeper nextHops, Events.EventLog events, ILogger<Reconciler> logger)
 {
     /// <summary>How long programming waits for new backends' next hops to resolve (each change, not each backend).</summary>
     public static readonly TimeSpan NextHopPatience = TimeSpan.FromSeconds(1);
@@ -77,6 +78,7 @@ public sealed partial class Reconciler(ApiStateStore store, HealthRegistry healt
                 throw;
             }
             Current = next;
+            ReportResizes(before, plan);
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             metrics.ReconcileDuration.Observe(elapsed.TotalSeconds);
             Log.Reconciled(logger, plan.Upserts.Count, plan.Removals.Count, elapsed.TotalMilliseconds);
@@ -94,6 +96,28 @@ public sealed partial class Reconciler(ApiStateStore store, HealthRegistry healt
         PrepareNextHops(plan.Upserts);
         datapath.ApplyAll(plan.Upserts.Select(ToSpec).ToList());
     }
+
+    /// <summary>A Maglev table that changed size reshuffles nearly all new connections of its service: never silently.</summary>
+    private void ReportResizes(DesiredState before, ReconcilePlan plan)
+    {
+        foreach (var service in plan.Upserts)
+        {
+            if (!before.Services.TryGetValue(service.Name, out var old))
+            {
+                continue;
+            }
+            var (was, now) = (TableSize(old.Definition), TableSize(service.Definition));
+            if (was != now)
+            {
+                Log.Resized(logger, service.Name, was, now, service.Definition.Backends.Count);
+                events.Add("config", $"the Maglev table of {service.Name} was resized from {was} to {now} slots ({service.Definition.Backends.Count} backends): " +
+                    "new connections are spread afresh, open ones keep their backends", service.Name);
+            }
+        }
+    }
+
+    private static int TableSize(ServiceDefinition definition) =>
+        definition.MaglevTableSize ?? Sluice.Datapath.Maglev.MaglevTableSizes.For(definition.Backends.Count);
 
     /// <summary>New backends' next hops resolved before their first packet (never fails the change:
     /// a next hop that does not resolve shows in the backend's status).</summary>
@@ -156,6 +180,9 @@ public sealed partial class Reconciler(ApiStateStore store, HealthRegistry healt
 
         [LoggerMessage(201, LogLevel.Information, "removed service {Endpoint}: in the pinned maps but no longer desired")]
         public static partial void RemovedStale(ILogger logger, string endpoint);
+
+        [LoggerMessage(203, LogLevel.Warning, "Maglev table of {Service} resized from {Was} to {Now} slots ({Backends} backends): new connections spread afresh")]
+        public static partial void Resized(ILogger logger, string service, int was, int now, int backends);
 
         [LoggerMessage(202, LogLevel.Warning, "preparing the new backends' next hops failed; they are programmed all the same")]
         public static partial void NextHopsFailed(ILogger logger, Exception exception);
