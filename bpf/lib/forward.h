@@ -89,7 +89,7 @@ static __always_inline int transmit(struct xdp_md *ctx, struct packet *pkt,
 	/* Back out of the ingress interface through the devmap too, not XDP_TX: on a veth, XDP_TX
 	 * frames are lost unless the peer runs an XDP program, a redirect needs only NAPI there. */
 	count(next_hop->ifindex == ctx->ingress_ifindex ? SLUICE_CTR_TRANSMITTED : SLUICE_CTR_REDIRECTED);
-	return bpf_redirect_map(&sluice_tx_ports_v4, next_hop->ifindex, XDP_PASS);
+	return bpf_redirect_map(&sluice_tx_ports_v4, next_hop->ifindex, XDP_DROP); /* MACs are rewritten: never to the kernel */
 }
 
 static __always_inline int too_big(struct xdp_md *ctx, struct packet *pkt, __u16 mtu);

@@ -18,16 +18,21 @@
 #define ICMP_ECHO_REQUEST_TYPE 8
 #define SLUICE_ICMP_TTL 64
 
+#define ICMP_BUCKET_ECHO 0
+#define ICMP_BUCKET_ERRORS 1
+
 /* Takes a token from this CPU's bucket (refilled at SLUICE_ICMP_PER_SECOND, up to SLUICE_ICMP_BURST). */
-static __always_inline int icmp_token(__u64 now)
+static __always_inline int icmp_token(__u32 which, __u64 now)
 {
-	__u32 zero = 0;
-	struct sluice_icmp_bucket *bucket = bpf_map_lookup_elem(&sluice_icmp_bucket_v4, &zero);
-	__u64 refill;
+	struct sluice_icmp_bucket *bucket = bpf_map_lookup_elem(&sluice_icmp_bucket_v4, &which);
+	__u64 elapsed, refill;
 
 	if (!bucket)
 		return 0;
-	refill = (now - bucket->refilled_ns) * SLUICE_ICMP_PER_SECOND / 1000000000ULL;
+	elapsed = now - bucket->refilled_ns;
+	if (elapsed > 1000000000ULL)
+		elapsed = 1000000000ULL; /* a full bucket anyway; and no overflow below */
+	refill = elapsed * SLUICE_ICMP_PER_SECOND / 1000000000ULL;
 	if (refill > 0) {
 		bucket->tokens = bucket->tokens + refill > SLUICE_ICMP_BURST ? SLUICE_ICMP_BURST : bucket->tokens + refill;
 		bucket->refilled_ns = now;
@@ -48,7 +53,7 @@ static __always_inline int echo_reply(struct xdp_md *ctx, struct packet *pkt)
 
 	if (!ip_checksum_valid(pkt))
 		return drop(SLUICE_DROP_IP_CHECKSUM);
-	if (!icmp_token(bpf_ktime_get_coarse_ns()))
+	if (!icmp_token(ICMP_BUCKET_ECHO, bpf_ktime_get_coarse_ns()))
 		return drop(SLUICE_DROP_ICMP_RATE_LIMITED);
 	/* Type 8 -> 0 in the ICMP checksum (the first 16-bit word: type, code). */
 	old_word = *(__u16 *)icmp;
@@ -107,7 +112,7 @@ static __always_inline int frag_needed_to_sender(struct xdp_md *ctx, struct pack
 	long length;
 	__u64 sum;
 
-	if (!icmp_token(bpf_ktime_get_coarse_ns()))
+	if (!icmp_token(ICMP_BUCKET_ERRORS, bpf_ktime_get_coarse_ns()))
 		return drop(SLUICE_DROP_ICMP_RATE_LIMITED);
 	/* The quoted header as its sender sent it. */
 	rewrite_tuple(pkt, pkt->tuple.saddr, pkt->tuple.daddr, pkt->tuple.sport, pkt->tuple.dport);

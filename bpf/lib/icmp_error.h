@@ -19,6 +19,7 @@
 #include "icmp.h"
 
 #define ICMP_TIME_EXCEEDED_TYPE 11
+#define SLUICE_MIN_PATH_MTU 552 /* RFC 1191: 576 at most, 552 as Linux's min_pmtu */
 
 /* The packet an ICMP error quotes. */
 struct quoted {
@@ -32,6 +33,8 @@ static __always_inline int parse_quoted(const struct packet *pkt, struct quoted 
 {
 	struct iphdr *inner = (void *)(pkt->icmp + 1);
 	void *data_end = pkt->data_end;
+	/* Only what the ICMP message holds: not Ethernet padding or a trailer after it. */
+	long message = bpf_ntohs(pkt->ip->tot_len);
 	__u32 header;
 
 	if (pkt->icmp->type != ICMP_DEST_UNREACH_TYPE && pkt->icmp->type != ICMP_TIME_EXCEEDED_TYPE)
@@ -48,17 +51,27 @@ static __always_inline int parse_quoted(const struct packet *pkt, struct quoted 
 	header = (inner->ihl & 0x0f) * 4;
 	q->ip = inner;
 	q->ports = (void *)inner + header;
-	if ((void *)q->ports + 8 > data_end)
+	if ((void *)q->ports + 8 > data_end || ((void *)q->ports + 8) - (void *)pkt->ip > message)
 		return -1;
 	if (inner->protocol == IPPROTO_UDP)
 		q->l4_check = (void *)q->ports + 6;
+	else if ((void *)q->ports + 18 <= data_end && ((void *)q->ports + 18) - (void *)pkt->ip <= message)
+		q->l4_check = (void *)q->ports + 16;
 	else
-		q->l4_check = (void *)q->ports + 18 <= data_end ? (void *)q->ports + 16 : 0;
+		q->l4_check = 0;
 	q->tuple.saddr = inner->saddr;
 	q->tuple.daddr = inner->daddr;
 	q->tuple.sport = q->ports[0];
 	q->tuple.dport = q->ports[1];
 	q->tuple.protocol = inner->protocol;
+	/* An error goes to the source of the packet it quotes: anything else is forged. */
+	if (inner->saddr != pkt->ip->daddr)
+		return -1;
+	/* A "fragmentation needed" below the IPv4 minimum reassembly size only lowers everyone's MTU
+	 * (in fullnat every client's: the backend sees one SNAT address). */
+	if (pkt->icmp->type == ICMP_DEST_UNREACH_TYPE && pkt->icmp->code == ICMP_FRAG_NEEDED_CODE &&
+	    bpf_ntohl(pkt->icmp->rest) < SLUICE_MIN_PATH_MTU)
+		return -1;
 	return 0;
 }
 
@@ -180,6 +193,8 @@ static __always_inline int translate_icmp_error(struct xdp_md *ctx, struct packe
 
 	if (parse_quoted(pkt, &q))
 		return -1;
+	if (!icmp_token(ICMP_BUCKET_ERRORS, bpf_ktime_get_coarse_ns()))
+		return drop(SLUICE_DROP_ICMP_RATE_LIMITED);
 	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt->ip->daddr)) {
 		if (!ip_checksum_valid(pkt))
 			return drop(SLUICE_DROP_IP_CHECKSUM);

@@ -118,8 +118,20 @@ struct sluice_fragment_key {
 struct sluice_fragment_value {
 	__be32 saddr;
 	__be32 daddr;
+	__be16 id;       /* the datagram's new IP id: ids of many clients meet at one SNAT address */
+	__u8 ambiguous;  /* two datagrams arrived under this key at once: their fragments are dropped */
+	__u8 pad;
+	__u32 pad2;
 	__u64 seen_ns;
 };
+
+/* The next IP id for a datagram the datapath rewrites fragment by fragment. Not pinned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sluice_fragment_ids_v4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -134,9 +146,11 @@ struct sluice_icmp_bucket {
 	__u64 tokens;
 };
 
+/* Two buckets per CPU: echo replies (0), and ICMP errors sent or translated (1), so a ping flood
+ * never starves "fragmentation needed". */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct sluice_icmp_bucket);
 } sluice_icmp_bucket_v4 SEC(".maps");

@@ -72,7 +72,8 @@ static __always_inline int finish_partial_checksum(struct xdp_md *ctx, struct pa
 	__u16 check = *pkt->l4_check;
 	long sum;
 
-	if (check != csum_pseudo_header(ip->saddr, ip->daddr, ip->protocol, l4_len))
+	/* A fragment's length is not the datagram's, and fragments never carry partial checksums. */
+	if (pkt->first_fragment || check != csum_pseudo_header(ip->saddr, ip->daddr, ip->protocol, l4_len))
 		return 0;
 	sum = sluice_segment_sum(ctx, (__u32)((void *)pkt->l4_ports - (void *)(long)ctx->data), l4_len);
 	if (sum < 0)

@@ -101,7 +101,7 @@ public sealed class NextHopKeeperTests : IDisposable
         appliance!.Exec("ip", "neigh", "add", "198.18.250.77", "lladdr", "02:00:00:00:00:77", "dev", "va", "nud", "permanent");
         thread!.Run(() =>
         {
-            using var keeper = new NextHopKeeper();
+            using var keeper = new NextHopKeeper(preparedGrace: TimeSpan.Zero);
             keeper.Prepare([Host], TimeSpan.FromSeconds(3));
             Assert.Contains("managed", appliance.Exec("ip", "-d", "neigh", "show", "198.18.250.2", "dev", "va"));
             Assert.Empty(keeper.Refresh([]));
@@ -117,10 +117,42 @@ public sealed class NextHopKeeperTests : IDisposable
             {
                 earlier.Prepare([Host], TimeSpan.FromSeconds(3));
             }
-            using var next = new NextHopKeeper();
+            using var next = new NextHopKeeper(preparedGrace: TimeSpan.Zero);
             next.Refresh([]);
         });
         Assert.DoesNotContain("managed", appliance.Exec("ip", "-d", "neigh", "show", "198.18.250.2", "dev", "va"));
+    }
+
+    [RootFact]
+    public void ABackendPreparedButNotYetPublishedKeepsItsEntry()
+    {
+        // The control plane prepares, programs, then publishes its new state; a refresh with the
+        // old state in between must not take the new backend's entry away.
+        thread!.Run(() =>
+        {
+            using var keeper = new NextHopKeeper();
+            keeper.Prepare([Host], TimeSpan.FromSeconds(3));
+            Assert.True(keeper.Refresh([]).ContainsKey(Host));
+        });
+        Assert.Contains("managed", appliance!.Exec("ip", "-d", "neigh", "show", "198.18.250.2", "dev", "va"));
+    }
+
+    [RootFact]
+    public void AStaticEntryOfSomeoneElseIsNeitherReplacedNorRemoved()
+    {
+        appliance!.Exec("ip", "neigh", "replace", "198.18.250.2", "lladdr", "02:00:00:00:00:02", "dev", "va", "nud", "permanent");
+        var status = thread!.Run(() =>
+        {
+            using var keeper = new NextHopKeeper(preparedGrace: TimeSpan.Zero);
+            keeper.Prepare([Host], TimeSpan.FromSeconds(1));
+            var seen = keeper.StatusOf(Host);
+            keeper.Refresh([]);
+            return seen;
+        });
+        Assert.True(status!.Resolved);
+        var entry = appliance.Exec("ip", "-d", "neigh", "show", "198.18.250.2", "dev", "va");
+        Assert.Contains("PERMANENT", entry);
+        Assert.DoesNotContain("managed", entry);
     }
 
     [RootFact]

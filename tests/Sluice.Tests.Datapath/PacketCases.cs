@@ -66,6 +66,7 @@ public static class PacketCases
         // Fragments: the first balanced, the following ones after it; one whose first was not seen dropped.
         ["a fragmented datagram to a VIP follows its first fragment (fullnat)"] = env => Fragmented(env, UdpFullNat),
         ["a fragmented datagram to a VIP follows its first fragment (dnat)"] = env => Fragmented(env, DnsDnat),
+        ["two datagrams under one fragment key at once"] = env => AmbiguousFragments(env),
         ["non-first fragment to a VIP before its first"] = env => Dropped(ToVip(env) with { FlagsAndOffset = 0x0010, Identification = 0x7777 }, DropReason.Fragment),
         ["a fragmented echo request to a VIP"] = env => Dropped(ToVip(env) with { Protocol = PacketBuilder.Icmp, FlagsAndOffset = 0x2000 }, DropReason.Fragment),
         ["tcp header cut short"] = env => Dropped(ToVip(env) with { TruncateTo = 14 + 20 + 10 }, DropReason.IpLengthInvalid),
@@ -97,6 +98,18 @@ public static class PacketCases
             IcmpToBackend(env, DnsDnat, Udp(env, DnsDnat) with { Payload = [1, 2, 3] }),
         ["fragmentation needed from the backend's side reaches the client (fullnat)"] = env => IcmpToClient(env, WebFullNat),
         ["port unreachable from the backend's side reaches the client from the VIP (dnat)"] = env => IcmpToClient(env, StickyDnat, code: 3),
+        ["fragmentation needed below 552 bytes is not passed on"] = env =>
+        {
+            var translated = IcmpToBackend(env, WebFullNat);
+            var error = translated.Steps[2].Input with { IcmpRest = 68 };
+            return new PacketCase("", [.. translated.Steps.Take(2), new PacketStep(error, "cl0", XdpAction.Drop, Drop: DropReason.UnsupportedProtocol)]);
+        },
+        ["an icmp error quoting a packet its destination did not send is not translated"] = env =>
+        {
+            var translated = IcmpToClient(env, WebFullNat);
+            var forged = translated.Steps[1].Input with { Destination = IPAddress.Parse("198.18.2.99") };
+            return new PacketCase("", [translated.Steps[0], new PacketStep(forged, "be0", XdpAction.Pass, Counter: DatapathCounter.PassNotService)]);
+        },
         ["icmp error to a VIP about no connection"] = env => Dropped(ToVip(env) with
         {
             Source = IPAddress.Parse("198.19.1.1"), Protocol = PacketBuilder.Icmp, IcmpType = 3, IcmpCode = 4, IcmpRest = 1400,
@@ -316,15 +329,18 @@ public static class PacketCases
     /// checksum is updated for the whole datagram; then a fragmented reply returns the same way.</summary>
     private static PacketCase Fragmented(DatapathEnvironment env, ServiceSpec service)
     {
+        // Each translated datagram gets a fresh IP id (many clients' ids meet at one SNAT address):
+        // the first fragment's output fixes it, the following ones must carry the same.
         var payload = Enumerable.Range(0, 3000).Select(i => (byte)(i * 13)).ToArray();
         var whole = Udp(env, service) with { Payload = payload, Identification = (ushort)(0x4000 + service.Port), SourcePort = (ushort)(41000 + service.Port) };
         var first = service.Mode == ServiceMode.FullNat ? FullNatForward(env, whole with { Fragment = (0, 1480, true) }, service)
             : DnatForward(env, whole with { Fragment = (0, 1480, true) }, service);
-        var steps = new List<PacketStep> { first };
+        var steps = new List<PacketStep> { first with { IpIdFrom = 0 } };
         foreach (var (offset, more) in new[] { (1480, true), (2960, false) })
         {
             var part = whole with { Fragment = (offset, 1480, more) };
-            steps.Add(new PacketStep(part, "cl0", XdpAction.Redirect, first.Expected! with { Fragment = part.Fragment }, Counter: DatapathCounter.FragmentFollowed));
+            steps.Add(new PacketStep(part, "cl0", XdpAction.Redirect, first.Expected! with { Fragment = part.Fragment },
+                Counter: DatapathCounter.FragmentFollowed, IpIdFrom: 0));
         }
         var sent = first.Expected! with { Fragment = null };
         var reply = new PacketSpec
@@ -337,9 +353,26 @@ public static class PacketCases
             SourceMac = Cl0Mac, DestinationMac = ClientMac, Ttl = 63,
             Source = whole.Destination, SourcePort = whole.DestinationPort, Destination = whole.Source, DestinationPort = whole.SourcePort,
         };
-        steps.Add(new PacketStep(reply with { Fragment = (0, 1480, true) }, "be0", XdpAction.Redirect, back with { Fragment = (0, 1480, true) }, Counter: DatapathCounter.ReplyNat));
-        steps.Add(new PacketStep(reply with { Fragment = (1480, 1480, false) }, "be0", XdpAction.Redirect, back with { Fragment = (1480, 1480, false) }, Counter: DatapathCounter.FragmentFollowed));
+        steps.Add(new PacketStep(reply with { Fragment = (0, 1480, true) }, "be0", XdpAction.Redirect, back with { Fragment = (0, 1480, true) },
+            Counter: DatapathCounter.ReplyNat, IpIdFrom: 3));
+        steps.Add(new PacketStep(reply with { Fragment = (1480, 1480, false) }, "be0", XdpAction.Redirect, back with { Fragment = (1480, 1480, false) },
+            Counter: DatapathCounter.FragmentFollowed, IpIdFrom: 3));
         return new PacketCase("", steps);
+    }
+
+    /// <summary>Two datagrams under one (sender, receiver, id, protocol) at once (clients behind one NAT,
+    /// or a spoofed first fragment): neither one's following fragments are guessed; they are dropped.</summary>
+    private static PacketCase AmbiguousFragments(DatapathEnvironment env)
+    {
+        var payload = new byte[2000];
+        var a = Udp(env, UdpFullNat) with { Payload = payload, Identification = 0x6161, SourcePort = 42001 };
+        var b = a with { SourcePort = 42002 };
+        return new PacketCase("",
+        [
+            FullNatForward(env, a with { Fragment = (0, 1480, true) }, UdpFullNat) with { IpIdFrom = 0 },
+            FullNatForward(env, b with { Fragment = (0, 1480, true) }, UdpFullNat) with { IpIdFrom = 1 },
+            new PacketStep(a with { Fragment = (1480, 1480, false) }, "cl0", XdpAction.Drop, Drop: DropReason.Fragment),
+        ]);
     }
 
     private static readonly IPAddress ClientSideRouter = IPAddress.Parse("198.19.1.1");

@@ -24,7 +24,8 @@ public sealed record NextHopStatus(IPAddress Backend, string? Interface, IPAddre
 /// resolves it at once and keeps it resolved. Entries are tagged with <see cref="Protocol"/> so the
 /// ones no backend needs any more are removed, also after a restart. Thread-safe.
 /// </summary>
-public sealed class NextHopKeeper : IDisposable
+/// <param name="preparedGrace">How long a prepared backend is kept though Refresh does not name it yet.</param>
+public sealed class NextHopKeeper(TimeSpan? preparedGrace = null) : IDisposable
 {
     /// <summary>The NDA_PROTOCOL tag on the entries Sluice made (an unassigned RTPROT value).</summary>
     public const byte Protocol = 0xb5;
@@ -34,6 +35,12 @@ public sealed class NextHopKeeper : IDisposable
     private readonly Dictionary<IPAddress, NextHopStatus> statuses = [];
     // Next hops (interface, address) whose managed entry we set, and the backends behind each.
     private readonly Dictionary<(uint Ifindex, IPAddress NextHop), HashSet<IPAddress>> kept = [];
+    // Backends prepared but perhaps not yet in what Refresh is told to keep (the control plane
+    // publishes its new state after programming): kept for a while regardless.
+    private readonly Dictionary<IPAddress, DateTime> prepared = [];
+    private readonly TimeSpan grace = preparedGrace ?? TimeSpan.FromSeconds(30);
+    // The neighbour table as last read (Keep leaves others' static entries alone).
+    private Dictionary<(uint, IPAddress), Neighbour> table = [];
 
     public IReadOnlyDictionary<IPAddress, NextHopStatus> Statuses
     {
@@ -65,8 +72,13 @@ public sealed class NextHopKeeper : IDisposable
         lock (gate)
         {
             var added = backends.Distinct().Where(b => !statuses.ContainsKey(b)).ToList();
+            if (added.Count > 0)
+            {
+                table = ReadTable();
+            }
             foreach (var backend in added)
             {
+                prepared[backend] = DateTime.UtcNow;
                 Keep(backend);
             }
             if (added.Count == 0)
@@ -95,6 +107,17 @@ public sealed class NextHopKeeper : IDisposable
         lock (gate)
         {
             var wanted = backends.ToHashSet();
+            foreach (var (backend, at) in prepared.ToList())
+            {
+                if (DateTime.UtcNow - at > grace)
+                {
+                    prepared.Remove(backend);
+                }
+                else
+                {
+                    wanted.Add(backend);
+                }
+            }
             foreach (var gone in statuses.Keys.Where(b => !wanted.Contains(b)).ToList())
             {
                 statuses.Remove(gone);
@@ -104,7 +127,8 @@ public sealed class NextHopKeeper : IDisposable
                 entry.Clear();
             }
             // An entry someone removed (ip neigh flush) or changed is set again.
-            var managed = netlink.Neighbours().Where(n => n.Managed).Select(n => (n.Ifindex, n.Address)).ToHashSet();
+            table = ReadTable();
+            var managed = table.Values.Where(n => n.Managed).Select(n => (n.Ifindex, n.Address)).ToHashSet();
             foreach (var lost in kept.Keys.Where(k => !managed.Contains(k)).ToList())
             {
                 kept.Remove(lost);
@@ -140,7 +164,12 @@ public sealed class NextHopKeeper : IDisposable
             return;
         }
         var key = (route.Ifindex, route.NextHop);
-        if (!kept.TryGetValue(key, out var behind))
+        if (!kept.TryGetValue(key, out var behind) && IsSomeoneElses(table.GetValueOrDefault(key)))
+        {
+            // A static entry, or another agent's: it is theirs to keep resolved, not ours to replace.
+            kept[key] = behind = [];
+        }
+        else if (behind is null)
         {
             try
             {
@@ -159,14 +188,29 @@ public sealed class NextHopKeeper : IDisposable
             $"next hop {route.NextHop} not resolved yet");
     }
 
+    private static bool IsSomeoneElses(Neighbour? entry) =>
+        entry is not null && entry.Protocol != Protocol &&
+        ((entry.State & (Neighbour.Permanent | Neighbour.NoArp)) != 0 || entry.Protocol != 0 || entry.Managed);
+
+    private Dictionary<(uint, IPAddress), Neighbour> ReadTable()
+    {
+        var read = new Dictionary<(uint, IPAddress), Neighbour>();
+        foreach (var neighbour in netlink.Neighbours())
+        {
+            read[(neighbour.Ifindex, neighbour.Address)] = neighbour;
+        }
+        return read;
+    }
+
     /// <summary>Reads the neighbour table once and sets the status of each of <paramref name="backends"/> with a next hop.</summary>
     private void Observe(IEnumerable<IPAddress> backends)
     {
-        var table = netlink.Neighbours().ToDictionary(n => (n.Ifindex, n.Address));
+        var wanted = backends as IReadOnlySet<IPAddress> ?? backends.ToHashSet();
+        table = ReadTable();
         foreach (var (key, behind) in kept)
         {
             var neighbour = table.GetValueOrDefault(key);
-            foreach (var backend in behind.Where(b => backends.Contains(b)))
+            foreach (var backend in behind.Where(wanted.Contains))
             {
                 var name = InterfaceName(key.Ifindex);
                 statuses[backend] = neighbour is { Resolved: true }
@@ -180,7 +224,7 @@ public sealed class NextHopKeeper : IDisposable
     /// <summary>Entries Sluice made that no backend needs (now, or since before a restart).</summary>
     private void RemoveUnneeded()
     {
-        foreach (var neighbour in netlink.Neighbours().Where(n => n.Protocol == Protocol))
+        foreach (var neighbour in table.Values.Where(n => n.Protocol == Protocol))
         {
             if (!kept.ContainsKey((neighbour.Ifindex, neighbour.Address)))
             {
