@@ -339,6 +339,7 @@ enum sluice_drop_reason {
 	SLUICE_DROP_PARTIAL_CHECKSUM = 20,   /* a partial checksum on a segment too long to finish (> 9216 bytes) */
 	SLUICE_DROP_IP_CHECKSUM = 21,        /* IPv4 header checksum wrong (RFC 1812 5.2.2) */
 	SLUICE_DROP_ICMP_RATE_LIMITED = 22,  /* an ICMP answer beyond SLUICE_ICMP_PER_SECOND on this CPU */
+	SLUICE_DROP_REPLY_INGRESS = 23,      /* a reply from an interface its backend is not behind (spoofed) */
 	SLUICE_DROP_MAX,
 };
 

@@ -388,6 +388,16 @@ forward:
 	return forward_to_backend(ctx, pkt, backend, now);
 }
 
+/* Whether a reply came in where its backend is: the interface its packets leave by (the next hop
+ * cached by the forward path, which always precedes replies). A reply from anywhere else is a
+ * spoof of the backend's address (RFC 3704-style). Unknown yet, or the backend gone: accepted. */
+static __always_inline int reply_ingress_ok(struct xdp_md *ctx, __u32 backend_id)
+{
+	struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v4, &backend_id);
+
+	return !backend || !backend->next_hop.ifindex || backend->next_hop.ifindex == ctx->ingress_ifindex;
+}
+
 /* A dnat reply: back to the client from the VIP:port it connected to. */
 static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packet *pkt, struct sluice_flow *flow,
 						__u32 seen, const struct sluice_tuple *client)
@@ -395,6 +405,8 @@ static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packe
 	/* Its connection expired, or another is being put in its place: never out untranslated. */
 	if (!word_usable(seen))
 		return drop(SLUICE_DROP_NO_CONNECTION);
+	if (!reply_ingress_ok(ctx, flow->backend_id))
+		return drop(SLUICE_DROP_REPLY_INGRESS);
 	if (!ip_checksum_valid(pkt))
 		return drop(SLUICE_DROP_IP_CHECKSUM);
 	if (pkt->ip->ttl <= 1)
@@ -423,6 +435,8 @@ static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pk
 	asm volatile("" ::: "memory");
 	if (nat->owner != owner)
 		return drop(SLUICE_DROP_NO_CONNECTION);
+	if (!reply_ingress_ok(ctx, backend_id))
+		return drop(SLUICE_DROP_REPLY_INGRESS);
 	if (!ip_checksum_valid(pkt))
 		return drop(SLUICE_DROP_IP_CHECKSUM);
 	if (pkt->ip->ttl <= 1)

@@ -204,6 +204,29 @@ public static class PacketCases
             };
             return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Redirect, back, Counter: DatapathCounter.ReplyNat)]);
         },
+        ["a reply from the client's side is a spoof"] = env =>
+        {
+            var forward = FullNatForward(env, ToVip(env));
+            var sent = forward.Expected!;
+            var spoofed = new PacketSpec
+            {
+                SourceMac = ClientMac, DestinationMac = Cl0Mac, Protocol = PacketBuilder.Tcp, TcpFlags = 0x12,
+                Source = sent.Destination, SourcePort = sent.DestinationPort, Destination = sent.Source, DestinationPort = sent.SourcePort,
+            };
+            return new PacketCase("", [forward, new PacketStep(spoofed, "cl0", XdpAction.Drop, Drop: DropReason.ReplyIngress)]);
+        },
+        ["a dnat reply from the client's side is a spoof"] = env =>
+        {
+            var query = Udp(env, DnsDnat) with { Payload = [1] };
+            var forward = DnatForward(env, query, DnsDnat);
+            var sent = forward.Expected!;
+            var spoofed = new PacketSpec
+            {
+                SourceMac = ClientMac, DestinationMac = Cl0Mac, Protocol = PacketBuilder.Udp,
+                Source = sent.Destination, SourcePort = sent.DestinationPort, Destination = query.Source, DestinationPort = query.SourcePort,
+            };
+            return new PacketCase("", [forward, new PacketStep(spoofed, "cl0", XdpAction.Drop, Drop: DropReason.ReplyIngress)]);
+        },
         ["reply with ttl 1 is dropped"] = env =>
         {
             var forward = FullNatForward(env, ToVip(env));

@@ -59,6 +59,7 @@ public enum DropReason
     PartialChecksum = 20,
     IpChecksum = 21,
     IcmpRateLimited = 22,
+    ReplyIngress = 23,
 }
 
 /// <summary>Sizes of the counter arrays (SLUICE_COUNTER_SLOTS, SLUICE_DROP_SLOTS).</summary>
