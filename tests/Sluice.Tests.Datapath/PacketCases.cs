@@ -150,26 +150,7 @@ public static class PacketCases
         },
         ["fullnat udp with a partial checksum"] = env => Case(FullNatForward(env, Udp(env, UdpFullNat) with { Payload = [1, 2, 3], PartialChecksum = true }, UdpFullNat)),
         ["dnat udp with a partial checksum"] = env => Case(DnatForward(env, Udp(env, DnsDnat) with { Payload = [0xab, 0xcd, 0xef], PartialChecksum = true }, DnsDnat)),
-        ["fullnat reply with a partial checksum"] = env =>
-        {
-            var syn = ToVip(env);
-            var forward = FullNatForward(env, syn);
-            var sent = forward.Expected!;
-            var reply = new PacketSpec
-            {
-                SourceMac = BackendMac, DestinationMac = Be0Mac,
-                Source = sent.Destination, SourcePort = sent.DestinationPort,
-                Destination = sent.Source, DestinationPort = sent.SourcePort,
-                Protocol = PacketBuilder.Tcp, TcpFlags = 0x12, Ttl = 64, Payload = [5, 6, 7], PartialChecksum = true,
-            };
-            var back = reply with
-            {
-                SourceMac = Cl0Mac, DestinationMac = ClientMac,
-                Source = syn.Destination, SourcePort = syn.DestinationPort,
-                Destination = syn.Source, DestinationPort = syn.SourcePort, Ttl = 63,
-            };
-            return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Redirect, back, Counter: DatapathCounter.ReplyNat)]);
-        },
+        ["fullnat reply with a partial checksum"] = env => FullNatReply(env, reply => reply with { Payload = [5, 6, 7], PartialChecksum = true }),
         ["tcp ack with no connection (fullnat)"] = env => Dropped(ToVip(env) with { TcpFlags = 0x10 }, DropReason.NoConnection),
         ["tcp rst with no connection (dnat)"] = env => Dropped(ToVip(env, StickyDnat) with { TcpFlags = 0x04 }, DropReason.NoConnection),
         ["tcp syn+fin opens no connection"] = env => Dropped(ToVip(env) with { TcpFlags = 0x03 }, DropReason.NoConnection),
@@ -184,26 +165,7 @@ public static class PacketCases
             var ack = new PacketStep(ackIn, "cl0", XdpAction.Redirect, first.Expected! with { TcpFlags = 0x10, TcpSequence = 1001 }, Counter: DatapathCounter.FlowHit);
             return new PacketCase("", [first, ack]);
         },
-        ["fullnat reply returns as VIP:port to the client"] = env =>
-        {
-            var syn = ToVip(env);
-            var forward = FullNatForward(env, syn);
-            var sent = forward.Expected!;
-            var reply = new PacketSpec
-            {
-                SourceMac = BackendMac, DestinationMac = Be0Mac,
-                Source = sent.Destination, SourcePort = sent.DestinationPort,
-                Destination = sent.Source, DestinationPort = sent.SourcePort,
-                Protocol = PacketBuilder.Tcp, TcpFlags = 0x12, Ttl = 64,
-            };
-            var back = reply with
-            {
-                SourceMac = Cl0Mac, DestinationMac = ClientMac,
-                Source = syn.Destination, SourcePort = syn.DestinationPort,
-                Destination = syn.Source, DestinationPort = syn.SourcePort, Ttl = 63,
-            };
-            return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Redirect, back, Counter: DatapathCounter.ReplyNat)]);
-        },
+        ["fullnat reply returns as VIP:port to the client"] = env => FullNatReply(env, reply => reply),
         ["a reply from the client's side is a spoof"] = env =>
         {
             var forward = FullNatForward(env, ToVip(env));
@@ -347,6 +309,29 @@ public static class PacketCases
     }
 
     private static PacketCase Case(PacketStep step) => new("", [step]);
+
+    /// <summary>A fullnat SYN forwarded, then the backend's SYN-ACK (shaped by <paramref name="shape"/>)
+    /// returning to the client from VIP:port.</summary>
+    private static PacketCase FullNatReply(DatapathEnvironment env, Func<PacketSpec, PacketSpec> shape)
+    {
+        var syn = ToVip(env);
+        var forward = FullNatForward(env, syn);
+        var sent = forward.Expected!;
+        var reply = shape(new PacketSpec
+        {
+            SourceMac = BackendMac, DestinationMac = Be0Mac,
+            Source = sent.Destination, SourcePort = sent.DestinationPort,
+            Destination = sent.Source, DestinationPort = sent.SourcePort,
+            Protocol = PacketBuilder.Tcp, TcpFlags = 0x12, Ttl = 64,
+        });
+        var back = reply with
+        {
+            SourceMac = Cl0Mac, DestinationMac = ClientMac,
+            Source = syn.Destination, SourcePort = syn.DestinationPort,
+            Destination = syn.Source, DestinationPort = syn.SourcePort, Ttl = 63,
+        };
+        return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Redirect, back, Counter: DatapathCounter.ReplyNat)]);
+    }
 
     /// <summary>A 3,000-byte UDP datagram in three fragments: each leaves rewritten like the first, whose UDP
     /// checksum is updated for the whole datagram; then a fragmented reply returns the same way.</summary>
