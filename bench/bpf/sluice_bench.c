@@ -133,7 +133,7 @@ int bench_new_flow_hot(struct xdp_md *ctx)
 	client.sport = ports[0];
 	client.dport = ports[1];
 	client.protocol = ip->protocol;
-	flow = bpf_map_lookup_elem(&sluice_flows_v4, &client);
+	flow = bpf_map_lookup_elem(&sluice_flows_v5, &client);
 	if (flow) {
 		reply_key_of(flow, &client, &reply);
 		if (client.protocol == IPPROTO_TCP && !(flow->flags & SLUICE_CONN_F_ESTABLISHED))
@@ -144,7 +144,7 @@ int bench_new_flow_hot(struct xdp_md *ctx)
 			if (slot)
 				snat_release(slot, owner);
 		}
-		bpf_map_delete_elem(&sluice_flows_v4, &client);
+		bpf_map_delete_elem(&sluice_flows_v5, &client);
 	}
 	return sluice_process(ctx);
 }
@@ -196,7 +196,7 @@ int bench_forward(struct xdp_md *ctx)
 		return XDP_DROP;
 	__builtin_memcpy(eth->h_dest, bench_frame.forward_dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, bench_frame.forward_smac, ETH_ALEN);
-	return bpf_redirect_map(&sluice_tx_ports_v4, bench_frame.forward_ifindex, XDP_DROP);
+	return bpf_redirect_map(&sluice_tx_ports_v5, bench_frame.forward_ifindex, XDP_DROP);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

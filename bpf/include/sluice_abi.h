@@ -18,7 +18,7 @@
 #include <linux/types.h>
 
 /* Bumped when a map layout changes; it is part of every pinned map's name. */
-#define SLUICE_ABI_VERSION 4
+#define SLUICE_ABI_VERSION 5
 
 /* Upper bound on SNAT addresses a fullnat service may use (power of two). */
 #define SLUICE_MAX_SNAT_ADDRESSES 16
@@ -66,20 +66,33 @@ struct sluice_service {
 	__u16 pad;
 };
 
-/* Where bpf_fib_lookup last sent packets for a backend, and for which input:
- * reused only for packets from the same ingress interface and no longer than
- * a length the FIB has already accepted (its MTU check). ifindex 0: none. */
-struct sluice_next_hop {
+/* A VLAN sub-interface of an attached interface, listed both ways by the control plane:
+ * {parent ifindex, VLAN id} -> {sub-interface ifindex, 0} for ingress, and
+ * {sub-interface ifindex, 0} -> {parent ifindex, VLAN id} for egress. Real VLAN ids are
+ * 1-4094, so the two kinds of key never collide. Key and value alike. */
+struct sluice_vlan {
 	__u32 ifindex;
-	__u32 ingress_ifindex;
-	__u8 dmac[6];
-	__u8 smac[6];
-	__u16 max_len;   /* largest IPv4 total length the FIB accepted */
-	__u16 pad;
+	__u16 vlan_id;
+	__u16 pad; /* always zero */
 };
 
-/* How long a backend's next hop is reused before the FIB is asked again: the
- * FIB costs about as much as the rest of the established path together. */
+/* Where bpf_fib_lookup last sent a backend's packets, cached per CPU (no torn reads, no shared
+ * cache line) for one input interface — a VLAN sub-interface counts as its own — and reused only
+ * for packets no longer than a length the FIB has accepted (its MTU check). ifindex 0: none. */
+struct sluice_next_hop {
+	__u64 resolved_ns;         /* coarse clock at the FIB lookup */
+	struct sluice_vlan egress; /* where XDP sends it: the FIB's egress, or that VLAN's parent and tag (0: untagged) */
+	__u32 input_ifindex;       /* the FIB's input: the ingress interface or its VLAN sub-interface */
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u16 max_len;             /* largest IPv4 total length the FIB accepted */
+	__u16 pad;
+	__u32 pad2;
+};
+
+/* How long a next hop is reused before the FIB is asked again: the bound on how late a route,
+ * MTU or neighbour change takes effect. The FIB costs about as much as the rest of the
+ * established path together. */
 #define SLUICE_NEXT_HOP_TTL_NS 1000000000ULL
 
 /* backends: backend id -> backend. */
@@ -90,10 +103,12 @@ struct sluice_backend {
 	__u8 pad;
 	__u32 service_id; /* owner; lets a restarted control plane rebuild its ids */
 	__u32 pad2;
-	/* Written by the datapath only (the control plane writes zeros): */
-	__u64 next_hop_ns; /* coarse clock when next_hop was resolved */
-	struct sluice_next_hop next_hop;
+	/* Written by the datapath only (the control plane writes zeros): the port the backend's
+	 * packets last left by, ((__u64)vlan_id << 32) | ifindex, one word so a reader never sees
+	 * half of a change; replies are accepted only from there. 0: not known yet. */
+	__u64 egress;
 };
+
 
 /* A packet's 5-tuple as seen on the wire; key of flows and nat. */
 struct sluice_tuple {
@@ -311,6 +326,7 @@ enum sluice_counter {
 	SLUICE_CTR_FRAG_NEEDED_SENT = 25,      /* too big for the egress, DF set: "fragmentation needed" sent to the sender */
 	SLUICE_CTR_PASS_TO_FRAGMENT = 26,      /* too big for the egress, DF clear: rewritten, handed to the kernel to fragment */
 	SLUICE_CTR_FRAGMENT_FOLLOWED = 27,     /* a following fragment translated like its datagram's first */
+	SLUICE_CTR_PASS_UNKNOWN_VLAN = 28,     /* tagged with a VLAN no sub-interface of ours has: untouched */
 	SLUICE_CTR_MAX,
 };
 
@@ -340,6 +356,7 @@ enum sluice_drop_reason {
 	SLUICE_DROP_IP_CHECKSUM = 21,        /* IPv4 header checksum wrong (RFC 1812 5.2.2) */
 	SLUICE_DROP_ICMP_RATE_LIMITED = 22,  /* an ICMP answer beyond SLUICE_ICMP_PER_SECOND on this CPU */
 	SLUICE_DROP_REPLY_INGRESS = 23,      /* a reply from an interface its backend is not behind (spoofed) */
+	SLUICE_DROP_VLAN_TAG = 24,           /* the egress 802.1Q tag could not be pushed or popped (no headroom) */
 	SLUICE_DROP_MAX,
 };
 

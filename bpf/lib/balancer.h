@@ -19,7 +19,7 @@
 
 static __always_inline struct sluice_backend *backend_by_id(__u32 id)
 {
-	struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v4, &id);
+	struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v5, &id);
 
 	if (!backend || !(backend->flags & SLUICE_BACKEND_F_PRESENT))
 		return 0;
@@ -54,7 +54,7 @@ static __always_inline struct sluice_reply_vips *reply_vips_of(__be32 address, _
 	endpoint.address = address;
 	endpoint.port = port;
 	endpoint.protocol = protocol;
-	return bpf_map_lookup_elem(&sluice_reply_vips_v4, &endpoint);
+	return bpf_map_lookup_elem(&sluice_reply_vips_v5, &endpoint);
 }
 
 /* The dnat connection @client (its key) if it exists and chose the backend @reply comes from,
@@ -62,7 +62,7 @@ static __always_inline struct sluice_reply_vips *reply_vips_of(__be32 address, _
 static __always_inline struct sluice_flow *dnat_flow_from(const struct sluice_tuple *client, const struct sluice_tuple *reply,
 							   __u32 *seen)
 {
-	struct sluice_flow *flow = bpf_map_lookup_elem(&sluice_flows_v4, client);
+	struct sluice_flow *flow = bpf_map_lookup_elem(&sluice_flows_v5, client);
 
 	if (!flow)
 		return 0;
@@ -250,14 +250,14 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 		if (is_tcp && !(replaced & SLUICE_CONN_F_ESTABLISHED))
 			handshake_add(-1);
 		count(SLUICE_CTR_FLOW_REPLACED);
-	} else if ((rc = bpf_map_update_elem(&sluice_flows_v4, client, flow, BPF_NOEXIST)) != 0) {
+	} else if ((rc = bpf_map_update_elem(&sluice_flows_v5, client, flow, BPF_NOEXIST)) != 0) {
 		/* Another CPU opened this connection first (or the table is full): give back
 		 * what we claimed and use the winner's. */
 		if (claimed)
 			snat_release(claimed, now);
 		if (rc == -E2BIG)
 			return SLUICE_DROP_CONNECTION_TABLE_FULL;
-		winner = bpf_map_lookup_elem(&sluice_flows_v4, client);
+		winner = bpf_map_lookup_elem(&sluice_flows_v5, client);
 		if (!winner)
 			return SLUICE_DROP_FLOW_INSERT_FAILED;
 		seen = flow_word_read(winner);
@@ -278,34 +278,38 @@ open_connection(struct packet *pkt, const struct sluice_service *service, struct
 	return SLUICE_DROP_NONE;
 }
 
-/* Forward to a backend through its cached next hop, asking the FIB again once
- * the cache is older than SLUICE_NEXT_HOP_TTL_NS. Only successful lookups are
- * cached, so a missing neighbour or route is retried on every packet. The
- * cache assumes destination-based routing (the usual case for backends). */
-static __always_inline int forward_to_backend(struct xdp_md *ctx, struct packet *pkt,
+/* Forward to a backend through this CPU's cached next hop for it, asking the FIB again once the
+ * cache is older than SLUICE_NEXT_HOP_TTL_NS, the packet came in elsewhere (another interface or
+ * VLAN), or it is longer than any the FIB accepted. Only successful lookups are cached, so a
+ * missing neighbour or route is retried on every packet. The cache assumes destination-based
+ * routing (the usual case for backends). */
+static __always_inline int forward_to_backend(struct xdp_md *ctx, struct packet *pkt, __u32 backend_id,
 					      struct sluice_backend *backend, __u64 now)
 {
-	struct sluice_next_hop next_hop = {};
+	struct sluice_next_hop *cached = bpf_map_lookup_elem(&sluice_next_hops_v5, &backend_id);
 	__u16 len = bpf_ntohs(pkt->ip->tot_len);
-	int fresh = backend->next_hop.ifindex && now - backend->next_hop_ns < SLUICE_NEXT_HOP_TTL_NS &&
-		    backend->next_hop.ingress_ifindex == ctx->ingress_ifindex;
+	__u64 egress;
 	int verdict;
 
-	if (fresh && len <= backend->next_hop.max_len)
-		return transmit(ctx, pkt, &backend->next_hop);
-	verdict = resolve_next_hop(ctx, pkt, &next_hop);
-	if (verdict == SLUICE_FIB_TOO_BIG)
-		return too_big(ctx, pkt, next_hop.max_len);
-	if (verdict >= 0)
-		return verdict;
-	next_hop.ingress_ifindex = ctx->ingress_ifindex;
-	next_hop.max_len = len;
-	if (fresh && backend->next_hop.ifindex == next_hop.ifindex && backend->next_hop.max_len > len)
-		next_hop.max_len = backend->next_hop.max_len;
-	else
-		backend->next_hop_ns = now;
-	backend->next_hop = next_hop;
-	return transmit(ctx, pkt, &next_hop);
+	if (!cached)
+		return forward(ctx, pkt); /* sized like backends: never */
+	if (cached->egress.ifindex && now - cached->resolved_ns < SLUICE_NEXT_HOP_TTL_NS &&
+	    cached->input_ifindex == pkt->input.ifindex && len <= cached->max_len)
+		return transmit(ctx, pkt, cached);
+	/* This CPU's own entry: resolved in place (a failed lookup leaves none). */
+	verdict = resolve_next_hop(ctx, pkt, cached);
+	if (verdict != -1) {
+		cached->egress.ifindex = 0;
+		return verdict == SLUICE_FIB_TOO_BIG ? too_big(ctx, pkt, cached->max_len) : verdict;
+	}
+	cached->resolved_ns = now;
+	cached->input_ifindex = pkt->input.ifindex;
+	cached->max_len = len;
+	/* Shared by every CPU for the reply check: one aligned 64-bit store, only when it changes. */
+	egress = ((__u64)cached->egress.vlan_id << 32) | cached->egress.ifindex;
+	if (*(volatile __u64 *)&backend->egress != egress)
+		*(volatile __u64 *)&backend->egress = egress;
+	return transmit(ctx, pkt, cached);
 }
 
 static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet *pkt,
@@ -321,7 +325,7 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	__u32 seen = 0;
 	int is_new = 0;
 
-	if (!ip_checksum_valid(pkt))
+	if (!ip_checksum_valid(ctx, pkt))
 		return drop(SLUICE_DROP_IP_CHECKSUM);
 	/* The kernel forwards it as far as it can, and answers Time Exceeded (RFC 1812 5.3.1). */
 	if (pkt->ip->ttl <= 1) {
@@ -331,7 +335,7 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	if (finish_partial_checksum(ctx, pkt))
 		return drop(SLUICE_DROP_PARTIAL_CHECKSUM);
 
-	existing = bpf_map_lookup_elem(&sluice_flows_v4, &pkt->tuple);
+	existing = bpf_map_lookup_elem(&sluice_flows_v5, &pkt->tuple);
 	if (existing) {
 		seen = flow_word_read(existing);
 		/* Expired: gone for every packet; its key is free again once the sweeper deletes it. */
@@ -377,25 +381,29 @@ static __always_inline int balance_to_backend(struct xdp_md *ctx, struct packet 
 	count(SLUICE_CTR_FLOW_NEW);
 
 forward:
-	count_traffic(&sluice_service_stats_v4, service->id, pkt->frame_len, is_new, 0);
-	count_traffic(&sluice_backend_stats_v4, flow->backend_id, pkt->frame_len, is_new, 0);
+	count_traffic(&sluice_service_stats_v5, service->id, pkt->frame_len, is_new, 0);
+	count_traffic(&sluice_backend_stats_v5, flow->backend_id, pkt->frame_len, is_new, 0);
 	if (flow->mode == SLUICE_MODE_FULLNAT)
 		rewrite_tuple(pkt, flow->snat_address, flow->backend_address, flow->snat_port, flow->backend_port);
 	else
 		rewrite_tuple(pkt, pkt->tuple.saddr, flow->backend_address, pkt->tuple.sport, flow->backend_port);
 	remember_fragments(pkt, now);
 
-	return forward_to_backend(ctx, pkt, backend, now);
+	return forward_to_backend(ctx, pkt, flow->backend_id, backend, now);
 }
 
-/* Whether a reply came in where its backend is: the interface its packets leave by (the next hop
- * cached by the forward path, which always precedes replies). A reply from anywhere else is a
+/* Whether a reply came in where its backend is: the interface and VLAN its packets leave by
+ * (recorded by the forward path, which always precedes replies). A reply from anywhere else is a
  * spoof of the backend's address (RFC 3704-style). Unknown yet, or the backend gone: accepted. */
-static __always_inline int reply_ingress_ok(struct xdp_md *ctx, __u32 backend_id)
+static __always_inline int reply_ingress_ok(struct xdp_md *ctx, const struct packet *pkt, __u32 backend_id)
 {
-	struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v4, &backend_id);
+	struct sluice_backend *backend = bpf_map_lookup_elem(&sluice_backends_v5, &backend_id);
+	__u64 egress;
 
-	return !backend || !backend->next_hop.ifindex || backend->next_hop.ifindex == ctx->ingress_ifindex;
+	if (!backend)
+		return 1;
+	egress = *(volatile __u64 *)&backend->egress;
+	return !egress || egress == (((__u64)pkt->input.vlan_id << 32) | pkt->ingress_ifindex);
 }
 
 /* A dnat reply: back to the client from the VIP:port it connected to. */
@@ -405,9 +413,9 @@ static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packe
 	/* Its connection expired, or another is being put in its place: never out untranslated. */
 	if (!word_usable(seen))
 		return drop(SLUICE_DROP_NO_CONNECTION);
-	if (!reply_ingress_ok(ctx, flow->backend_id))
+	if (!reply_ingress_ok(ctx, pkt, flow->backend_id))
 		return drop(SLUICE_DROP_REPLY_INGRESS);
-	if (!ip_checksum_valid(pkt))
+	if (!ip_checksum_valid(ctx, pkt))
 		return drop(SLUICE_DROP_IP_CHECKSUM);
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
@@ -415,8 +423,8 @@ static __always_inline int dnat_reply_to_client(struct xdp_md *ctx, struct packe
 		return drop(SLUICE_DROP_PARTIAL_CHECKSUM);
 	count(SLUICE_CTR_REPLY_NAT);
 	conn_on_dnat_reply(flow, seen, pkt, bpf_ktime_get_coarse_ns());
-	count_traffic(&sluice_service_stats_v4, flow->service_id, pkt->frame_len, 0, 1);
-	count_traffic(&sluice_backend_stats_v4, flow->backend_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_service_stats_v5, flow->service_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_backend_stats_v5, flow->backend_id, pkt->frame_len, 0, 1);
 	rewrite_tuple(pkt, client->daddr, client->saddr, client->dport, client->sport);
 	remember_fragments(pkt, bpf_ktime_get_coarse_ns());
 	return forward(ctx, pkt);
@@ -435,9 +443,9 @@ static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pk
 	asm volatile("" ::: "memory");
 	if (nat->owner != owner)
 		return drop(SLUICE_DROP_NO_CONNECTION);
-	if (!reply_ingress_ok(ctx, backend_id))
+	if (!reply_ingress_ok(ctx, pkt, backend_id))
 		return drop(SLUICE_DROP_REPLY_INGRESS);
-	if (!ip_checksum_valid(pkt))
+	if (!ip_checksum_valid(ctx, pkt))
 		return drop(SLUICE_DROP_IP_CHECKSUM);
 	if (pkt->ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);
@@ -445,8 +453,8 @@ static __always_inline int reply_to_client(struct xdp_md *ctx, struct packet *pk
 		return drop(SLUICE_DROP_PARTIAL_CHECKSUM);
 	count(SLUICE_CTR_REPLY_NAT);
 	conn_on_reply(nat, owner, pkt, bpf_ktime_get_coarse_ns());
-	count_traffic(&sluice_service_stats_v4, service_id, pkt->frame_len, 0, 1);
-	count_traffic(&sluice_backend_stats_v4, backend_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_service_stats_v5, service_id, pkt->frame_len, 0, 1);
+	count_traffic(&sluice_backend_stats_v5, backend_id, pkt->frame_len, 0, 1);
 	rewrite_tuple(pkt, vip, client, vip_port, client_port);
 	remember_fragments(pkt, bpf_ktime_get_coarse_ns());
 	return forward(ctx, pkt);

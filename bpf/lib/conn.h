@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * A connection's state (docs/connection-state.md). fullnat: two halves, the forward half
- * in sluice_flows_v4, written by client packets, and the reverse half in a slot of
- * sluice_snat_v4, written by backend packets. Each direction refreshes only its own half on the hot path;
+ * in sluice_flows_v5, written by client packets, and the reverse half in a slot of
+ * sluice_snat_v5, written by backend packets. Each direction refreshes only its own half on the hot path;
  * the rare transitions (a FIN, a RST, the handshake proven) are written into both,
  * atomically, so either half knows the whole state. The forward half's created_ns is its
  * slot's owner: it tells a connection from a later one on the same key. dnat: one entry in flows, which
- * both directions write (its replies find it through sluice_reply_vips_v4).
+ * both directions write (its replies find it through sluice_reply_vips_v5).
  *
  * A forward half's element is never freed while a CPU may hold it: a newer connection on the same
  * key is put in its place (flow_replace), and the sweeper marks an expired one DEAD before it
@@ -151,7 +151,7 @@ static __always_inline struct sluice_flow *forward_half(const struct sluice_snat
 	struct sluice_flow *flow;
 
 	client_key_of(nat, protocol, &client);
-	flow = bpf_map_lookup_elem(&sluice_flows_v4, &client);
+	flow = bpf_map_lookup_elem(&sluice_flows_v5, &client);
 	if (!flow)
 		return 0;
 	*seen = flow_word_read(flow);
@@ -170,7 +170,7 @@ static __always_inline struct sluice_flow *forward_half(const struct sluice_snat
 /* The handshake budget: opened-by-datapath minus swept-by-control-plane. */
 static __always_inline __s64 *handshake_counter(__u32 which)
 {
-	return bpf_map_lookup_elem(&sluice_handshakes_v4, &which);
+	return bpf_map_lookup_elem(&sluice_handshakes_v5, &which);
 }
 
 static __always_inline int handshake_budget_left(void)
@@ -198,7 +198,7 @@ static __always_inline __u64 *table_full_since(void)
 {
 	__u32 zero = 0;
 
-	return bpf_map_lookup_elem(&sluice_table_full_v4, &zero);
+	return bpf_map_lookup_elem(&sluice_table_full_v5, &zero);
 }
 
 static __always_inline int tables_recently_full(__u64 now)

@@ -8,7 +8,7 @@
 static __always_inline void count(enum sluice_counter counter)
 {
 	__u32 key = counter;
-	__u64 *value = bpf_map_lookup_elem(&sluice_counters_v4, &key);
+	__u64 *value = bpf_map_lookup_elem(&sluice_counters_v5, &key);
 
 	if (value)
 		*value += 1;
@@ -18,7 +18,7 @@ static __always_inline void count(enum sluice_counter counter)
 static __always_inline int drop(enum sluice_drop_reason reason)
 {
 	__u32 key = reason;
-	__u64 *value = bpf_map_lookup_elem(&sluice_drops_v4, &key);
+	__u64 *value = bpf_map_lookup_elem(&sluice_drops_v5, &key);
 
 	if (value)
 		*value += 1;

@@ -39,7 +39,7 @@ static __always_inline void remember_fragments(struct packet *pkt, __u64 now)
 
 	if (!pkt->first_fragment)
 		return;
-	next = bpf_map_lookup_elem(&sluice_fragment_ids_v4, &zero);
+	next = bpf_map_lookup_elem(&sluice_fragment_ids_v5, &zero);
 	if (!next)
 		return;
 	key.saddr = pkt->tuple.saddr;
@@ -51,13 +51,13 @@ static __always_inline void remember_fragments(struct packet *pkt, __u64 now)
 	value.id = bpf_htons((__u16)__sync_fetch_and_add(next, 1));
 	value.seen_ns = now;
 	set_ip_id(pkt->ip, value.id);
-	if (bpf_map_update_elem(&sluice_fragments_v4, &key, &value, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(&sluice_fragments_v5, &key, &value, BPF_NOEXIST) == 0)
 		return;
-	existing = bpf_map_lookup_elem(&sluice_fragments_v4, &key);
+	existing = bpf_map_lookup_elem(&sluice_fragments_v5, &key);
 	if (existing && now - existing->seen_ns <= SLUICE_FRAGMENT_TIMEOUT_NS)
 		existing->ambiguous = 1; /* another datagram under this key still in flight */
 	else
-		bpf_map_update_elem(&sluice_fragments_v4, &key, &value, BPF_ANY);
+		bpf_map_update_elem(&sluice_fragments_v5, &key, &value, BPF_ANY);
 }
 
 /* A following fragment: rewritten and forwarded like its first, or -1 if its first was not seen. */
@@ -72,12 +72,12 @@ static __always_inline int follow_fragment(struct xdp_md *ctx, struct packet *pk
 	key.daddr = ip->daddr;
 	key.id = ip->id;
 	key.protocol = ip->protocol;
-	value = bpf_map_lookup_elem(&sluice_fragments_v4, &key);
+	value = bpf_map_lookup_elem(&sluice_fragments_v5, &key);
 	if (!value || now - value->seen_ns > SLUICE_FRAGMENT_TIMEOUT_NS)
 		return -1;
 	if (value->ambiguous)
 		return drop(SLUICE_DROP_FRAGMENT);
-	if (!ip_checksum_valid(pkt))
+	if (!ip_checksum_valid(ctx, pkt))
 		return drop(SLUICE_DROP_IP_CHECKSUM);
 	if (ip->ttl <= 1)
 		return drop(SLUICE_DROP_TTL_EXCEEDED);

@@ -24,7 +24,7 @@
 /* Takes a token from this CPU's bucket (refilled at SLUICE_ICMP_PER_SECOND, up to SLUICE_ICMP_BURST). */
 static __always_inline int icmp_token(__u32 which, __u64 now)
 {
-	struct sluice_icmp_bucket *bucket = bpf_map_lookup_elem(&sluice_icmp_bucket_v4, &which);
+	struct sluice_icmp_bucket *bucket = bpf_map_lookup_elem(&sluice_icmp_bucket_v5, &which);
 	__u64 elapsed, refill;
 
 	if (!bucket)
@@ -51,7 +51,7 @@ static __always_inline int echo_reply(struct xdp_md *ctx, struct packet *pkt)
 	__be32 sender = ip->saddr;
 	__u16 old_word, new_word;
 
-	if (!ip_checksum_valid(pkt))
+	if (!ip_checksum_valid(ctx, pkt))
 		return drop(SLUICE_DROP_IP_CHECKSUM);
 	if (!icmp_token(ICMP_BUCKET_ECHO, bpf_ktime_get_coarse_ns()))
 		return drop(SLUICE_DROP_ICMP_RATE_LIMITED);
@@ -103,7 +103,7 @@ static __always_inline __u64 sum_words(const void *start, const void *data_end, 
 static __always_inline int frag_needed_to_sender(struct xdp_md *ctx, struct packet *pkt, __u16 mtu)
 {
 	__be32 sender = pkt->tuple.saddr, receiver = pkt->tuple.daddr;
-	__u32 l2 = (void *)pkt->ip - (void *)pkt->eth;
+	__u32 l2;
 	__u32 header = (pkt->ip->ihl & 0x0f) * 4;
 	__u32 quoted = header + 8, total;
 	struct iphdr *outer;
@@ -114,6 +114,11 @@ static __always_inline int frag_needed_to_sender(struct xdp_md *ctx, struct pack
 
 	if (!icmp_token(ICMP_BUCKET_ERRORS, bpf_ktime_get_coarse_ns()))
 		return drop(SLUICE_DROP_ICMP_RATE_LIMITED);
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + ETH_HLEN > data_end)
+		return drop(SLUICE_DROP_FRAGMENTATION_NEEDED);
+	l2 = ((struct ethhdr *)data)->h_proto == bpf_htons(ETH_P_8021Q) ? ETH_HLEN + 4 : ETH_HLEN;
 	/* The quoted header as its sender sent it. */
 	rewrite_tuple(pkt, pkt->tuple.saddr, pkt->tuple.daddr, pkt->tuple.sport, pkt->tuple.dport);
 	if (l2 != ETH_HLEN && l2 != ETH_HLEN + 4)
@@ -164,11 +169,9 @@ static __always_inline int frag_needed_to_sender(struct xdp_md *ctx, struct pack
 	outer->daddr = sender;
 	outer->check = (__u16)~csum_fold64(sum_words(outer, data_end, 5));
 
-	pkt->eth = data;
 	pkt->ip = outer;
 	pkt->data_end = data_end;
-	pkt->icmp = icmp;
-	pkt->l4_ports = (void *)icmp;
+	pkt->icmp = icmp; /* and l4_ports */
 	pkt->tuple.protocol = IPPROTO_ICMP;
 	count(SLUICE_CTR_FRAG_NEEDED_SENT);
 	return forward_icmp(ctx, pkt);

@@ -123,7 +123,7 @@ static __always_inline int icmp_error_to_backend(struct xdp_md *ctx, struct pack
 	__u32 seen;
 
 	reverse_tuple(&q->tuple, &client);
-	flow = bpf_map_lookup_elem(&sluice_flows_v4, &client);
+	flow = bpf_map_lookup_elem(&sluice_flows_v5, &client);
 	if (!flow)
 		return drop(SLUICE_DROP_NO_CONNECTION);
 	seen = flow_word_read(flow);
@@ -177,6 +177,8 @@ static __always_inline int icmp_error_to_dnat_client(struct xdp_md *ctx, struct 
 		return -1;
 	if (!word_usable(seen))
 		return drop(SLUICE_DROP_NO_CONNECTION);
+	if (!ip_checksum_valid(ctx, pkt))
+		return drop(SLUICE_DROP_IP_CHECKSUM);
 	rewrite_icmp_error(pkt, q, client.daddr, pkt->ip->daddr, q->tuple.saddr, q->tuple.sport, client.daddr, client.dport);
 	count(SLUICE_CTR_ICMP_TO_CLIENT);
 	return forward_icmp(ctx, pkt);
@@ -189,21 +191,20 @@ static __always_inline int icmp_error_to_dnat_client(struct xdp_md *ctx, struct 
 static __always_inline int translate_icmp_error(struct xdp_md *ctx, struct packet *pkt)
 {
 	struct quoted q = {};
-	int verdict;
 
 	if (parse_quoted(pkt, &q))
 		return -1;
 	if (!icmp_token(ICMP_BUCKET_ERRORS, bpf_ktime_get_coarse_ns()))
 		return drop(SLUICE_DROP_ICMP_RATE_LIMITED);
-	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt->ip->daddr)) {
-		if (!ip_checksum_valid(pkt))
+	if (bpf_map_lookup_elem(&sluice_vips_v5, &pkt->ip->daddr)) {
+		if (!ip_checksum_valid(ctx, pkt))
 			return drop(SLUICE_DROP_IP_CHECKSUM);
 		if (pkt->ip->ttl <= 1)
 			return drop(SLUICE_DROP_TTL_EXCEEDED);
 		return icmp_error_to_backend(ctx, pkt, &q);
 	}
 	if (is_snat_address(pkt->ip->daddr)) {
-		if (!ip_checksum_valid(pkt))
+		if (!ip_checksum_valid(ctx, pkt))
 			return drop(SLUICE_DROP_IP_CHECKSUM);
 		if (pkt->ip->ttl <= 1)
 			return drop(SLUICE_DROP_TTL_EXCEEDED);
@@ -211,10 +212,7 @@ static __always_inline int translate_icmp_error(struct xdp_md *ctx, struct packe
 	}
 	if (pkt->ip->ttl <= 1)
 		return -1;
-	verdict = icmp_error_to_dnat_client(ctx, pkt, &q);
-	if (verdict >= 0 && !ip_checksum_valid(pkt))
-		return drop(SLUICE_DROP_IP_CHECKSUM);
-	return verdict;
+	return icmp_error_to_dnat_client(ctx, pkt, &q);
 }
 
 #endif /* SLUICE_ICMP_ERROR_H */

@@ -13,7 +13,7 @@ const volatile struct sluice_load_config load_config = {
 	.snat_port_max = 65535,
 	.snat_probes = SLUICE_MAX_SNAT_PROBES,
 	.handshake_limit = 262144,
-	.snat_slot_mask = 2097152 - 1, /* sluice_snat_v4's default size */
+	.snat_slot_mask = 2097152 - 1, /* sluice_snat_v5's default size */
 	.snat_strides = { [0 ... SLUICE_SNAT_STRIDES - 1] = 1 },
 };
 
@@ -33,7 +33,7 @@ static __always_inline __s64 maglev_pick(__u32 service_id, __u32 hash)
 {
 	__u32 slot = 0;
 	__u32 *table_size, *backend_id;
-	void *table = bpf_map_lookup_elem(&sluice_maglev_v4, &service_id);
+	void *table = bpf_map_lookup_elem(&sluice_maglev_v5, &service_id);
 
 	if (!table)
 		return -1;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Parsing: Ethernet (+ one 802.1Q tag) -> IPv4 -> TCP/UDP ports.
+ * Parsing: Ethernet (+ one 802.1Q tag) -> IPv4 -> TCP/UDP/ICMP header.
  * Parsing never fails the packet by itself: it classifies, and the caller
  * decides (pass what is not ours, drop what is ours but malformed).
  */
@@ -45,13 +45,20 @@ enum l4_status {
 
 struct packet {
 	void *data_end;
-	struct ethhdr *eth;
 	struct iphdr *ip;
 	__sum16 *l4_check;   /* TCP or UDP checksum field */
-	struct icmphdr *icmp; /* L4_ICMP only */
-	__be16 *l4_ports;    /* source port, then destination port */
+	union {
+		__be16 *l4_ports;     /* source port, then destination port */
+		struct icmphdr *icmp; /* L4_ICMP only: its type/code, checksum where ports would be */
+	};
 	struct sluice_tuple tuple;
 	__u32 frame_len;
+	__u32 ingress_ifindex; /* ctx->ingress_ifindex, read once (clang may keep a pointer into ctx otherwise) */
+	/* .vlan_id: its 802.1Q VLAN id (0: untagged or priority-tagged); .ifindex: the interface the
+	 * kernel would see it on (the ingress interface, or its VLAN sub-interface). Laid out as the
+	 * VLAN map's key, so it is one: no copy on the stack. */
+	struct sluice_vlan input;
+	__u8 l3_offset;      /* where the IPv4 header starts: 14, or 18 after an 802.1Q tag */
 	__u8 first_fragment; /* a datagram's first fragment (MF set, offset 0): its ports are here, the rest follows */
 	__u8 tcp_flags;      /* byte 13 of the TCP header; zero for UDP */
 	__be32 tcp_seq;      /* the TCP sequence number as on the wire; zero for UDP */
@@ -85,13 +92,14 @@ static __always_inline int parse_ethernet(struct xdp_md *ctx, struct packet *pkt
 		if (cursor > data_end)
 			return SLUICE_CTR_PASS_NOT_IPV4;
 		proto = vlan->encapsulated_proto;
+		pkt->input.vlan_id = bpf_ntohs(vlan->tci) & 0x0fff;
 	}
 	if (proto != bpf_htons(ETH_P_IP))
 		return SLUICE_CTR_PASS_NOT_IPV4;
 	if (cursor + sizeof(struct iphdr) > data_end)
 		return SLUICE_CTR_PASS_UNPARSED_IPV4;
-	pkt->eth = eth;
 	pkt->ip = cursor;
+	pkt->l3_offset = cursor - data;
 	return 0;
 }
 
@@ -138,8 +146,7 @@ static __always_inline enum l4_status parse_l4(struct packet *pkt)
 
 		if ((void *)(icmp + 1) > data_end || total_len < header_len + sizeof(*icmp))
 			return L4_TRUNCATED;
-		pkt->icmp = icmp;
-		pkt->l4_ports = l4; /* type/code, checksum: not ports, but a FIB lookup reads two words here */
+		pkt->icmp = icmp; /* and l4_ports: not ports, but a FIB lookup reads two words there */
 		return L4_ICMP;
 	} else {
 		return L4_NOT_TCP_UDP;
@@ -151,19 +158,26 @@ static __always_inline enum l4_status parse_l4(struct packet *pkt)
 	return L4_OK;
 }
 
-/* Whether the IPv4 header's checksum verifies (RFC 1812 5.2.2): its 16-bit words sum to 0xffff.
- * Options (IHL > 5) add up to 10 more words. */
-static __always_inline int ip_checksum_valid(const struct packet *pkt)
+/* Whether the IPv4 header at @l3_offset has a checksum that verifies (RFC 1812 5.2.2): its 16-bit
+ * words sum to 0xffff. Options (IHL > 5) add up to 10 more words. A global function: the verifier
+ * checks its loop once, not on every caller's path. */
+__attribute__((noinline)) int sluice_ip_checksum_valid(struct xdp_md *ctx, __u32 l3_offset)
 {
-	const __u32 *word = (const __u32 *)pkt->ip;
-	__u32 words = pkt->ip->ihl & 0x0f, i;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	const __u32 *word;
+	__u32 words, i;
 	__u64 sum;
 
-	if ((void *)(word + 5) > pkt->data_end)
+	if (l3_offset > ETH_HLEN + 4)
 		return 0;
+	word = data + l3_offset;
+	if ((void *)(word + 5) > data_end)
+		return 0;
+	words = ((const struct iphdr *)word)->ihl & 0x0f;
 	sum = (__u64)word[0] + word[1] + word[2] + word[3] + word[4];
 	for (i = 5; i < 15; i++) {
-		if (i >= words || (void *)(word + i + 1) > pkt->data_end)
+		if (i >= words || (void *)(word + i + 1) > data_end)
 			break;
 		sum += word[i];
 	}
@@ -172,6 +186,11 @@ static __always_inline int ip_checksum_valid(const struct packet *pkt)
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	return sum == 0xffff;
+}
+
+static __always_inline int ip_checksum_valid(struct xdp_md *ctx, const struct packet *pkt)
+{
+	return sluice_ip_checksum_valid(ctx, pkt->l3_offset);
 }
 
 static __always_inline enum sluice_drop_reason drop_reason_of(enum l4_status status)

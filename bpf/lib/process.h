@@ -26,6 +26,8 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 
 	count(SLUICE_CTR_RECEIVED);
 	pass_reason = parse_ethernet(ctx, &pkt);
+	if (!pass_reason)
+		pass_reason = resolve_input(ctx, &pkt);
 	if (pass_reason) {
 		count(pass_reason);
 		return XDP_PASS;
@@ -36,7 +38,7 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 		service_key.vip = pkt.tuple.daddr;
 		service_key.port = pkt.tuple.dport;
 		service_key.protocol = pkt.tuple.protocol;
-		service = bpf_map_lookup_elem(&sluice_services_v4, &service_key);
+		service = bpf_map_lookup_elem(&sluice_services_v5, &service_key);
 		if (service)
 			return balance_to_backend(ctx, &pkt, service);
 		if (is_snat_address(pkt.tuple.daddr)) {
@@ -61,7 +63,7 @@ static __always_inline int sluice_process(struct xdp_md *ctx)
 		if (verdict >= 0)
 			return verdict;
 	}
-	if (bpf_map_lookup_elem(&sluice_vips_v4, &pkt.tuple.daddr)) {
+	if (bpf_map_lookup_elem(&sluice_vips_v5, &pkt.tuple.daddr)) {
 		if (status == L4_ICMP && pkt.icmp->type == ICMP_ECHO_REQUEST_TYPE && pkt.icmp->code == 0) {
 			if (pkt.first_fragment)
 				return drop(SLUICE_DROP_FRAGMENT); /* a fragmented ping: not reassembled here */

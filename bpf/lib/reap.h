@@ -16,7 +16,7 @@
 static __always_inline int flow_reap(struct sluice_reap_request *request)
 {
 	struct sluice_tuple key = request->key;
-	struct sluice_flow *flow = bpf_map_lookup_elem(&sluice_flows_v4, &key);
+	struct sluice_flow *flow = bpf_map_lookup_elem(&sluice_flows_v5, &key);
 	__u32 word, expected = request->word;
 
 	if (!flow)

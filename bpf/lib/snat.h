@@ -30,7 +30,7 @@ static __always_inline __u32 snat_pair_index(const struct sluice_tuple *reply)
 
 static __always_inline struct sluice_snat_slot *snat_slot_at(__u32 index)
 {
-	return bpf_map_lookup_elem(&sluice_snat_v4, &index);
+	return bpf_map_lookup_elem(&sluice_snat_v5, &index);
 }
 
 static __always_inline int slot_holds(const struct sluice_snat_slot *slot, const struct sluice_tuple *reply)
@@ -78,7 +78,7 @@ static __always_inline struct sluice_snat_slot *snat_reverse_half(const struct s
 static __always_inline int is_snat_address(__be32 address)
 {
 	__u32 zero = 0, i;
-	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v4, &zero);
+	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v5, &zero);
 
 	if (!config)
 		return 0;
@@ -117,31 +117,38 @@ static __always_inline int pair_conflicts(const struct sluice_snat_slot *other, 
 /* Claims a slot of @reply's pair for a new connection (client @client, opened at @now) and
  * fills it. The compare-and-swap makes a slot one CPU's; checking the other slot after it
  * (full barrier between) makes the tuple one connection's: of two CPUs claiming one tuple in
- * both slots at once, each sees the other's and both give up. */
-static __always_inline struct sluice_snat_slot *snat_claim_slot(const struct sluice_tuple *reply,
-								const struct sluice_tuple *client,
-								const struct sluice_flow *flow, __u64 now)
+ * both slots at once, each sees the other's and both give up. Returns the slot's index, or -1.
+ * A global function: the verifier checks it once, not in each of up to 32 probes on every path. */
+__attribute__((noinline)) long sluice_snat_claim_slot(const struct sluice_tuple *reply, const struct sluice_tuple *client,
+						      const struct sluice_flow *flow, __u64 now)
 {
-	__u32 index = snat_pair_index(reply);
-	struct sluice_snat_slot *first = snat_slot_at(index), *second = snat_slot_at(index | 1), *slot;
+	__u32 index, claimed;
+	struct sluice_snat_slot *first, *second, *slot;
 
+	if (!reply || !client || !flow)
+		return -1;
+	index = snat_pair_index(reply);
+	first = snat_slot_at(index);
+	second = snat_slot_at(index | 1);
 	if (!first || !second)
-		return 0;
+		return -1;
 	if (first->owner == 0 && __sync_val_compare_and_swap(&first->owner, 0, SLUICE_SLOT_WRITING) == 0) {
 		slot = first;
+		claimed = index;
 		if (pair_conflicts(second, reply)) {
 			__sync_lock_test_and_set(&first->owner, 0);
-			return 0;
+			return -1;
 		}
 	} else if (second->owner == 0 && !pair_conflicts(first, reply) &&
 		   __sync_val_compare_and_swap(&second->owner, 0, SLUICE_SLOT_WRITING) == 0) {
 		slot = second;
+		claimed = index | 1;
 		if (pair_conflicts(first, reply)) {
 			__sync_lock_test_and_set(&second->owner, 0);
-			return 0;
+			return -1;
 		}
 	} else {
-		return 0;
+		return -1;
 	}
 	slot->key = *reply;
 	slot->saddr = client->daddr;
@@ -155,7 +162,17 @@ static __always_inline struct sluice_snat_slot *snat_claim_slot(const struct slu
 	slot->last_seen_ns = now;
 	/* Published last: a reader that sees the owner sees the fields. */
 	__sync_lock_test_and_set(&slot->owner, now);
-	return slot;
+	return claimed;
+}
+
+/* sluice_snat_claim_slot for inline callers: the claimed slot, or 0. */
+static __always_inline struct sluice_snat_slot *snat_claim_slot(const struct sluice_tuple *reply,
+								const struct sluice_tuple *client,
+								const struct sluice_flow *flow, __u64 now)
+{
+	long index = sluice_snat_claim_slot(reply, client, flow, now);
+
+	return index < 0 ? 0 : snat_slot_at((__u32)index);
 }
 
 /* Returns SLUICE_DROP_NONE with flow->snat_* filled and *claimed the connection's slot, else
@@ -166,7 +183,7 @@ snat_claim(const struct sluice_tuple *client, struct sluice_flow *flow, __u32 sa
 	   struct sluice_snat_slot **claimed)
 {
 	__u32 zero = 0;
-	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v4, &zero);
+	struct sluice_config *config = bpf_map_lookup_elem(&sluice_config_v5, &zero);
 	__u32 address_count, address_index, range, start, step, port, probes, i, hash;
 	struct sluice_tuple reply = {};
 	struct sluice_snat_slot *slot;

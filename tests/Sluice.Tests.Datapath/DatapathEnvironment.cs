@@ -19,6 +19,14 @@ namespace Sluice.Tests.Datapath;
 ///   ot0 198.18.3.1/24   198.18.3.10; NOT in tx_ports
 ///   nf0 198.18.4.1/24   forwarding disabled on this ingress
 ///   198.18.50.0/24      blackhole route
+///   VLAN 100 on cl0: 198.19.100.1/24, clients 198.19.100.10-20 (ClientMac)
+///   VLAN 200 on be0: 198.18.20.1/24, backends 198.18.20.10-20 (BackendMac)
+///   VLAN 300 on ot0 (not attached): 198.18.30.1/24, 198.18.30.10
+///
+/// This kernel has no 802.1Q (CONFIG_VLAN_8021Q unset, no modules), so each VLAN sub-interface
+/// is stood in for by a plain interface (vl100, vl200, vl300, with its parent's MAC, as a VLAN
+/// device has) listed in the VLAN map as the datapath's loader would list the real one. The
+/// datapath knows sub-interfaces only by ifindex, so what it does is what it does with real ones.
 /// </summary>
 public sealed class DatapathEnvironment : IDisposable
 {
@@ -54,10 +62,14 @@ public sealed class DatapathEnvironment : IDisposable
                 Programmer = new DatapathProgrammer(Datapath);
                 foreach (var name in new[] { "cl0", "be0" })
                 {
-                    var index = XdpDatapath.InterfaceIndex(name);
-                    Datapath.TxPorts.Update(index, index);
+                    Datapath.RegisterTxPort(name);
                 }
-                Ifindex = new[] { "cl0", "be0", "ot0", "nf0" }.ToDictionary(n => n, XdpDatapath.InterfaceIndex);
+                Ifindex = new[] { "cl0", "be0", "ot0", "nf0", "vl100", "vl200", "vl300" }.ToDictionary(n => n, XdpDatapath.InterfaceIndex);
+                foreach (var (parent, sub, id) in new[] { ("cl0", "vl100", 100), ("be0", "vl200", 200), ("ot0", "vl300", 300) })
+                {
+                    Datapath.Vlans.Update(new VlanPort(Ifindex[parent], (ushort)id), new VlanPort(Ifindex[sub], 0));
+                    Datapath.Vlans.Update(new VlanPort(Ifindex[sub], 0), new VlanPort(Ifindex[parent], (ushort)id));
+                }
                 Programmer.SetSnatAddresses([SnatAddress]);
             });
         }
@@ -79,6 +91,9 @@ public sealed class DatapathEnvironment : IDisposable
     public IReadOnlyDictionary<string, uint> Ifindex { get; private set; } = new Dictionary<string, uint>();
 
     public string NamespaceName => netns?.Name ?? "";
+
+    /// <summary>`ip -batch` in the environment's namespace (change its links, routes, neighbours).</summary>
+    public void IpBatch(IEnumerable<string> commands) => netns!.IpBatch(commands);
 
     /// <summary>A client port no other case uses, so every case is its own flow.</summary>
     public ushort NextClientPort() => (ushort)Interlocked.Increment(ref nextClientPort);
@@ -122,6 +137,19 @@ public sealed class DatapathEnvironment : IDisposable
         batch.Add("neigh add 198.18.3.10 lladdr 02:00:00:00:03:cc dev ot0 nud permanent");
         batch.Add("neigh add 198.18.4.10 lladdr 02:00:00:00:04:dd dev nf0 nud permanent");
         batch.Add("route add blackhole 198.18.50.0/24");
+        foreach (var (mac, id, subnet) in new[] { ("02:00:00:00:01:01", 100, "198.19.100"), ("02:00:00:00:02:01", 200, "198.18.20"), ("02:00:00:00:03:01", 300, "198.18.30") })
+        {
+            batch.Add($"link add vl{id} address {mac} type veth peer name vl{id}p");
+            batch.Add($"link set vl{id} up");
+            batch.Add($"link set vl{id}p up");
+            batch.Add($"address add {subnet}.1/24 dev vl{id}");
+        }
+        for (var host = 10; host <= 20; host++)
+        {
+            batch.Add($"neigh add 198.19.100.{host} lladdr 02:00:00:00:01:aa dev vl100 nud permanent");
+            batch.Add($"neigh add 198.18.20.{host} lladdr 02:00:00:00:02:bb dev vl200 nud permanent");
+        }
+        batch.Add("neigh add 198.18.30.10 lladdr 02:00:00:00:03:cc dev vl300 nud permanent");
         ns.IpBatch(batch);
         ns.Sysctl("net.ipv4.ip_forward", "1");
         ns.Sysctl("net.ipv4.conf.nf0.forwarding", "0");

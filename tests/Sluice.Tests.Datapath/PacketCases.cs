@@ -12,12 +12,18 @@ namespace Sluice.Tests.Datapath;
 /// The table of packet cases. Each is built when it runs, against the environment,
 /// because the expected backend and SNAT port come from <see cref="BalancerModel"/>.
 /// </summary>
-public static class PacketCases
+public static partial class PacketCases
 {
     private static readonly IPAddress Client = IPAddress.Parse("198.19.1.10");
     private static readonly IPAddress OtherHost = IPAddress.Parse("198.18.2.10");
 
-    public static readonly IReadOnlyDictionary<string, Func<DatapathEnvironment, PacketCase>> All = new Dictionary<string, Func<DatapathEnvironment, PacketCase>>
+    private static readonly Lazy<IReadOnlyDictionary<string, Func<DatapathEnvironment, PacketCase>>> AllCases =
+        new(() => Core!.Concat(VlanCases!).ToDictionary(c => c.Key, c => c.Value)); // runs after every field initializer
+
+    /// <summary>Every case: the core table and the VLAN table (PacketCases.Vlans.cs).</summary>
+    public static IReadOnlyDictionary<string, Func<DatapathEnvironment, PacketCase>> All => AllCases.Value;
+
+    private static readonly Dictionary<string, Func<DatapathEnvironment, PacketCase>> Core = new()
     {
         // --- Not ours: passed byte-identical -------------------------------------
         ["arp passes untouched"] = env => Unchanged(Raw(ArpFrame()), DatapathCounter.PassNotIpv4),
@@ -235,7 +241,6 @@ public static class PacketCases
         },
         ["ip options are kept and skipped"] = env => Case(FullNatForward(env, ToVip(env) with { IpOptions = [0x01, 0x01, 0x01, 0x00] })),
         ["longest ip options (IHL 15)"] = env => Case(FullNatForward(env, ToVip(env) with { IpOptions = Enumerable.Repeat((byte)0x01, 40).ToArray() })),
-        ["802.1Q tagged frame keeps its tag"] = env => Case(FullNatForward(env, ToVip(env) with { VlanTags = [0x0064] })),
         ["ethernet padding is kept and not summed"] = env => Case(DnatForward(env, Udp(env, DnsDnat) with { TrailingPadding = 14 }, DnsDnat)),
         ["backend on the ingress link leaves through the devmap to the same link"] = env =>
         {

@@ -18,6 +18,9 @@ public sealed class ProgrammedEnvironment : IDisposable
     public static readonly ServiceSpec Blackholed = Service("198.18.100.5", 80, L4Protocol.Tcp, ServiceMode.FullNat, ("198.18.50.1", 80));
     public static readonly ServiceSpec Unattached = Service("198.18.100.6", 80, L4Protocol.Tcp, ServiceMode.FullNat, ("198.18.3.10", 80));
     public static readonly ServiceSpec UdpFullNat = Service("198.18.100.7", 5000, L4Protocol.Udp, ServiceMode.FullNat, ("198.18.2.17", 5000));
+    public static readonly ServiceSpec OnVlan200 = Service("198.18.100.8", 80, L4Protocol.Tcp, ServiceMode.FullNat, ("198.18.20.10", 80));
+    public static readonly ServiceSpec DnatOnVlan200 = Service("198.18.100.8", 53, L4Protocol.Udp, ServiceMode.Dnat, ("198.18.20.11", 53));
+    public static readonly ServiceSpec OnVlanOfUnattached = Service("198.18.100.9", 80, L4Protocol.Tcp, ServiceMode.FullNat, ("198.18.30.10", 80));
 
     public ProgrammedEnvironment()
     {
@@ -26,7 +29,7 @@ public sealed class ProgrammedEnvironment : IDisposable
         {
             return;
         }
-        foreach (var spec in new[] { WebFullNat, DnsDnat, StickyDnat, Empty, Unresolved, Blackholed, Unattached, UdpFullNat })
+        foreach (var spec in new[] { WebFullNat, DnsDnat, StickyDnat, Empty, Unresolved, Blackholed, Unattached, UdpFullNat, OnVlan200, DnatOnVlan200, OnVlanOfUnattached })
         {
             Env.Apply(spec);
         }

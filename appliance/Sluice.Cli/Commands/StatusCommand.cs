@@ -23,6 +23,10 @@ public static class StatusCommand
             var ours = item!["ours"]!.GetValue<bool>() ? "attached" : $"NOT ATTACHED (program {item["attachedProgramId"]})";
             Console.WriteLine($"            {item["name"],-12} {item["mode"],-8} {ours}");
         }
+        foreach (var vlan in datapath["vlans"]?.AsArray() ?? [])
+        {
+            Console.WriteLine($"            {vlan!["name"],-12} VLAN {vlan["vlanId"]} on {vlan["parent"]}");
+        }
         var services = list!["services"]!.AsArray();
         var backends = services.SelectMany(s => s!["status"]!["backends"]!.AsArray()).ToList();
         var up = backends.Count(b => b!["health"]!.GetValue<string>() == "up");

@@ -8,7 +8,10 @@ namespace Sluice.Daemon.Api;
 
 public sealed record InterfaceStatus(string Name, string Mode, uint AttachedProgramId, bool Ours);
 
-public sealed record DatapathStatus(bool Healthy, string Detail, uint ProgramId, string PinPath, bool AdoptedPinnedMaps, IReadOnlyList<InterfaceStatus> Interfaces);
+public sealed record DatapathStatus(bool Healthy, string Detail, uint ProgramId, string PinPath, bool AdoptedPinnedMaps, IReadOnlyList<InterfaceStatus> Interfaces, IReadOnlyList<VlanStatus> Vlans);
+
+/// <summary>An 802.1Q sub-interface of an attached interface: its VLAN's frames are balanced.</summary>
+public sealed record VlanStatus(string Name, string Parent, int VlanId);
 
 public sealed record StatusCounts(int Services, int Backends, int Flows);
 
@@ -47,7 +50,8 @@ public static class StatusEndpoints
             return new InterfaceStatus(a.Key, a.Value.ToString().ToLowerInvariant(), id, id == datapath.ProgramId);
         }).ToList();
         return Results.Ok(new StatusView(
-            new DatapathStatus(healthy, detail, datapath.ProgramId, datapath.Options.PinPath ?? "", datapath.AdoptedPinnedMaps, interfaces),
+            new DatapathStatus(healthy, detail, datapath.ProgramId, datapath.Options.PinPath ?? "", datapath.AdoptedPinnedMaps, interfaces,
+                host.Vlans.Select(v => new VlanStatus(v.Name, v.ParentName, v.VlanId)).ToList()),
             new StatusCounts(reconciler.Current.Services.Count, snapshot.Services.Sum(s => s.Backends.Count), snapshot.Flows),
             new NextHopsStatus(hops.Count, unresolved.Count, unresolved.Take(20).Select(h => new NextHopProblem(h.Backend.ToString(), h.Problem!)).ToList()),
             snapshot.Counters.ToDictionary(c => Camel(c.Key.ToString()), c => c.Value),

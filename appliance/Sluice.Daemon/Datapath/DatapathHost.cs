@@ -25,6 +25,9 @@ public sealed partial class DatapathHost(ConfigSource config, Reconciler reconci
 
     public bool IsStarted => datapath is not null;
 
+    /// <summary>The 802.1Q sub-interfaces of the attached interfaces the datapath balances for.</summary>
+    public IReadOnlyList<Sluice.Datapath.Vlans.VlanSubInterface> Vlans { get; private set; } = [];
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var settings = config.Current.Datapath;
@@ -43,6 +46,7 @@ public sealed partial class DatapathHost(ConfigSource config, Reconciler reconci
         reconciler.Start(programmer, initial);
         var mode = settings.AttachMode == "generic" ? AttachMode.Generic : AttachMode.Native;
         Attached = datapath.AttachAll(settings.Interfaces!, mode);
+        SyncVlans();
         var stale = XdpDatapath.RemoveEarlierVersionPins(settings.PinPath);
         if (stale.Count > 0)
         {
@@ -101,6 +105,25 @@ public sealed partial class DatapathHost(ConfigSource config, Reconciler reconci
         }
     }
 
+    /// <summary>Lists the attached interfaces' VLAN sub-interfaces for the datapath again (the
+    /// watchdog calls it: a sub-interface added or removed counts within one interval); an event
+    /// when they change. Frames of a VLAN not listed pass to the kernel untouched.</summary>
+    public void SyncVlans()
+    {
+        if (datapath is null)
+        {
+            return;
+        }
+        var now = datapath.SyncVlans();
+        if (!now.SequenceEqual(Vlans))
+        {
+            var listed = now.Count == 0 ? "none" : string.Join(", ", now.Select(v => $"{v.Name} (VLAN {v.VlanId} on {v.ParentName})"));
+            Log.VlansChanged(logger, listed);
+            events.Add("datapath", $"VLAN sub-interfaces balanced for: {listed}");
+            Vlans = now;
+        }
+    }
+
     public Task StopAsync(CancellationToken cancellationToken)
     {
         // Deliberately no detach and no unpin: removing the datapath is an explicit act.
@@ -114,6 +137,9 @@ public sealed partial class DatapathHost(ConfigSource config, Reconciler reconci
     {
         [LoggerMessage(300, LogLevel.Information, "datapath up: program {ProgramId} on {Interfaces}, {Services} service(s), adopted pinned maps: {Adopted}")]
         public static partial void Started(ILogger logger, uint programId, string interfaces, int services, bool adopted);
+
+        [LoggerMessage(302, LogLevel.Information, "VLAN sub-interfaces balanced for: {Vlans}")]
+        public static partial void VlansChanged(ILogger logger, string vlans);
 
         [LoggerMessage(301, LogLevel.Information, "control plane stopped; the datapath keeps forwarding (remove it with: sluicectl datapath remove)")]
         public static partial void Stopped(ILogger logger);

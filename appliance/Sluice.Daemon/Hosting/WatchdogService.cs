@@ -32,6 +32,17 @@ public sealed partial class WatchdogService(DatapathHost host, Reconciler reconc
                 return;
             }
             var (healthy, detail) = host.Health();
+            if (healthy)
+            {
+                try
+                {
+                    host.SyncVlans();
+                }
+                catch (Exception ex)
+                {
+                    (healthy, detail) = (false, $"cannot list the VLAN sub-interfaces: {ex.Message}");
+                }
+            }
             if (healthy != wasHealthy)
             {
                 if (healthy) Log.Recovered(logger); else Log.Unhealthy(logger, detail);

@@ -13,24 +13,35 @@ public record struct ServiceKey(Be32 Vip, Be16 Port, byte Protocol, byte Pad = 0
 [StructLayout(LayoutKind.Sequential)]
 public record struct ServiceEntry(uint Id, ServiceMode Mode, ServiceFlags Flags, ushort Pad = 0);
 
-/// <summary>struct sluice_backend. The next-hop cache is the datapath's; the control plane writes zeros.</summary>
+/// <summary>struct sluice_backend. <c>Egress</c> is the datapath's ((VLAN id &lt;&lt; 32) | ifindex the
+/// backend's packets leave by); the control plane writes zero.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public record struct BackendEntry(Be32 Address, Be16 Port, BackendFlags Flags, byte Pad, uint ServiceId, uint Pad2 = 0, ulong NextHopNs = 0, NextHop NextHop = default);
+public record struct BackendEntry(Be32 Address, Be16 Port, BackendFlags Flags, byte Pad, uint ServiceId, uint Pad2 = 0, ulong Egress = 0);
+
+/// <summary>struct sluice_vlan: one side of a VLAN sub-interface of an attached interface
+/// ({parent, id} -> {sub-interface, 0} and back).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public record struct VlanPort(uint Ifindex, ushort VlanId, ushort Pad = 0);
 
 /// <summary>struct sluice_tuple: a packet's 5-tuple as seen on the wire.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public record struct Tuple5(Be32 SourceAddress, Be32 DestinationAddress, Be16 SourcePort, Be16 DestinationPort, byte Protocol, byte Pad0 = 0, byte Pad1 = 0, byte Pad2 = 0);
 
-/// <summary>struct sluice_next_hop: where a backend's packets were last sent (ifindex 0: none).</summary>
+/// <summary>struct sluice_next_hop: where a backend's packets were last sent, per CPU (ifindex 0: none).</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct NextHop
 {
-    public uint Ifindex;
-    public uint IngressIfindex;
+    /// <summary>SLUICE_NEXT_HOP_TTL_NS: how late a route, MTU or neighbour change may take effect.</summary>
+    public const ulong TtlNs = 1_000_000_000;
+
+    public ulong ResolvedNs;
+    public VlanPort Egress;
+    public uint InputIfindex;
     public fixed byte DestinationMac[6];
     public fixed byte SourceMac[6];
     public ushort MaxLength;
     public ushort Pad;
+    public uint Pad2;
 }
 
 /// <summary>struct sluice_flow: a connection's forward half, keyed by the client's tuple (a dnat

@@ -31,6 +31,7 @@ public enum DatapathCounter
     FragNeededSent = 25,
     PassToFragment = 26,
     FragmentFollowed = 27,
+    PassUnknownVlan = 28,
 }
 
 /// <summary>enum sluice_drop_reason. Append only, never renumber.</summary>
@@ -60,6 +61,7 @@ public enum DropReason
     IpChecksum = 21,
     IcmpRateLimited = 22,
     ReplyIngress = 23,
+    VlanTag = 24,
 }
 
 /// <summary>Sizes of the counter arrays (SLUICE_COUNTER_SLOTS, SLUICE_DROP_SLOTS).</summary>

@@ -8,7 +8,7 @@ using static Tmds.Linux.LibC;
 namespace Sluice.Datapath.Connections;
 
 /// <summary>
-/// The reverse halves (sluice_snat_v4), mapped into this process: a reply tuple lives only in
+/// The reverse halves (sluice_snat_v5), mapped into this process: a reply tuple lives only in
 /// the pair of slots its hash names (bpf/lib/snat.h), so a read is a memory read. A free is two
 /// compare-and-swaps of the slot's owner: from the connection's creation time to RETIRED (so it
 /// can never free a newer connection that took the slot since), and a sweep later from RETIRED

@@ -1,4 +1,5 @@
 using Sluice.Datapath.Interop;
+using Sluice.Datapath.Vlans;
 
 namespace Sluice.Datapath.Loading;
 
@@ -7,9 +8,13 @@ public sealed unsafe partial class XdpDatapath
 {
     private const int EOPNOTSUPP = 95;
 
+    // The redirect targets registered by this process (a devmap cannot be read in batches).
+    private readonly HashSet<uint> txPortSet = [];
+
     /// <summary>
-    /// Registers every interface as a redirect target, then attaches to each: a program
-    /// replacing a running one can redirect to all of them from its first packet.
+    /// Registers every interface as a redirect target and their VLAN sub-interfaces, then
+    /// attaches to each: a program replacing a running one can redirect to all of them from its
+    /// first packet.
     /// </summary>
     public IReadOnlyDictionary<string, AttachMode> AttachAll(IReadOnlyList<string> interfaceNames, AttachMode requested = AttachMode.Native)
     {
@@ -17,14 +22,33 @@ public sealed unsafe partial class XdpDatapath
         {
             RegisterTxPort(name);
         }
+        SyncVlans();
         return interfaceNames.ToDictionary(name => name, name => Attach(name, requested));
+    }
+
+    /// <summary>Lists the 802.1Q sub-interfaces of the redirect targets for the datapath (again:
+    /// call it when links change; the daemon does so in its watchdog).</summary>
+    public IReadOnlyList<VlanSubInterface> SyncVlans()
+    {
+        lock (txPortSet)
+        {
+            return vlanPorts.Sync(txPortSet.ToHashSet());
+        }
+    }
+
+    private void AddTxPort(uint ifindex)
+    {
+        TxPorts.Update(ifindex, ifindex);
+        lock (txPortSet)
+        {
+            txPortSet.Add(ifindex);
+        }
     }
 
     /// <summary>Lets the program redirect to this interface (it must run XDP too, or have NAPI).</summary>
     public void RegisterTxPort(string interfaceName)
     {
-        var ifindex = InterfaceIndex(interfaceName);
-        TxPorts.Update(ifindex, ifindex);
+        AddTxPort(InterfaceIndex(interfaceName));
     }
 
     /// <summary>
@@ -45,7 +69,7 @@ public sealed unsafe partial class XdpDatapath
             rc = Libbpf.XdpAttach((int)ifindex, ProgramFd, XdpFlags.For(mode), null);
         }
         BpfException.ThrowIfNegative(rc, $"attach XDP ({mode}) to {interfaceName}");
-        TxPorts.Update(ifindex, ifindex);
+        AddTxPort(ifindex);
         Log.Attached(logger, ProgramId, interfaceName, mode, previous);
         return mode;
     }
@@ -77,6 +101,11 @@ public sealed unsafe partial class XdpDatapath
         var ifindex = InterfaceIndex(interfaceName);
         Detach(interfaceName);
         TxPorts.Delete(ifindex);
+        lock (txPortSet)
+        {
+            txPortSet.Remove(ifindex);
+        }
+        SyncVlans();
         Log.Detached(logger, interfaceName);
     }
 

@@ -17,6 +17,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
 {
     private readonly BpfObjectHandle obj;
     private readonly ILogger logger;
+    private readonly Sluice.Datapath.Vlans.VlanPorts vlanPorts;
 
     private XdpDatapath(BpfObjectHandle obj, DatapathOptions options, bool adopted, ILogger logger)
     {
@@ -38,6 +39,8 @@ public sealed unsafe partial class XdpDatapath : IDisposable
         Config = new(MapNames.Config, MapFd(MapNames.Config));
         Handshakes = new(MapNames.Handshakes, MapFd(MapNames.Handshakes));
         TxPorts = new(MapNames.TxPorts, MapFd(MapNames.TxPorts));
+        Vlans = new(MapNames.Vlans, MapFd(MapNames.Vlans));
+        vlanPorts = new Sluice.Datapath.Vlans.VlanPorts(Vlans);
         Counters = new(MapNames.Counters, MapFd(MapNames.Counters));
         Drops = new(MapNames.Drops, MapFd(MapNames.Drops));
         ServiceStats = new(MapNames.ServiceStats, MapFd(MapNames.ServiceStats));
@@ -79,6 +82,9 @@ public sealed unsafe partial class XdpDatapath : IDisposable
     public BpfMap<uint, long> Handshakes { get; }
 
     public BpfMap<uint, uint> TxPorts { get; }
+
+    /// <summary>VLAN sub-interfaces of attached interfaces, both ways (see <see cref="Sluice.Datapath.Vlans.VlanPorts"/>).</summary>
+    public BpfMap<VlanPort, VlanPort> Vlans { get; }
 
     public PerCpuArray<ulong> Counters { get; }
 
@@ -154,6 +160,7 @@ public sealed unsafe partial class XdpDatapath : IDisposable
             [MapNames.ServiceStats] = options.MaxServices,
             [MapNames.Backends] = options.MaxBackends,
             [MapNames.BackendStats] = options.MaxBackends,
+            [MapNames.NextHops] = options.MaxBackends,
             [MapNames.ReplyVips] = options.MaxBackends,
             [MapNames.Flows] = options.FlowTableSize,
             [MapNames.Nat] = SnatSlotTable.SlotsFor(options.NatTableSize ?? options.FlowTableSize),

@@ -32,6 +32,10 @@ public sealed record Neighbour(uint Ifindex, IPAddress Address, ushort State, bo
     };
 }
 
+/// <summary>A network interface as rtnetlink lists it; <c>VlanId</c> is set for an 802.1Q VLAN
+/// sub-interface of <c>Parent</c> (in this namespace).</summary>
+public sealed record Link(uint Ifindex, string Name, uint Parent, ushort? VlanId);
+
 /// <summary>A route lookup that found no usable unicast route.</summary>
 public sealed class NoRouteException(string message) : Exception(message);
 
@@ -46,6 +50,8 @@ public sealed class RouteNetlink : IDisposable
 {
     private const int AfNetlink = 16, AfInet = 2, SockRaw = 3, SockCloexec = 0x80000, NetlinkRoute = 0;
     private const ushort NlmsgError = 2, NlmsgDone = 3;
+    private const ushort RtmNewLink = 16, RtmGetLink = 18;
+    private const ushort IflaIfname = 3, IflaLink = 5, IflaLinkinfo = 18, IflaLinkNetnsid = 37, IflaInfoKind = 1, IflaInfoData = 2, IflaVlanId = 1, IflaVlanProtocol = 5;
     private const ushort RtmNewRoute = 24, RtmGetRoute = 26, RtmNewNeigh = 28, RtmDelNeigh = 29, RtmGetNeigh = 30;
     private const ushort FlagRequest = 0x1, FlagAck = 0x4, FlagDump = 0x300, FlagReplace = 0x100, FlagCreate = 0x400;
     private const ushort RtaDst = 1, RtaOif = 4, RtaGateway = 5;
@@ -173,6 +179,69 @@ public sealed class RouteNetlink : IDisposable
                 list.Add(new Neighbour(ifindex, address, state, managed, protocol));
             }
         }), "dump the neighbour table");
+        return list;
+    }
+
+    /// <summary>Every interface of this namespace; 802.1Q VLAN sub-interfaces with their id and parent.</summary>
+    public List<Link> Links()
+    {
+        var request = new Message(RtmGetLink, FlagRequest | FlagDump, ++sequence);
+        request.Body(new byte[16]); // struct ifinfomsg, AF_UNSPEC
+        var list = new List<Link>();
+        ThrowOnError(Exchange(request, (type, payload) =>
+        {
+            if (type != RtmNewLink || payload.Length < 16)
+            {
+                return;
+            }
+            var ifindex = BinaryPrimitives.ReadUInt32LittleEndian(payload.AsSpan(4));
+            string name = "";
+            uint parent = 0;
+            var parentElsewhere = false;
+            string? kind = null;
+            ushort? vlanId = null;
+            ushort vlanProtocol = 0x8100;
+            foreach (var (attribute, value) in Attributes(payload[16..]))
+            {
+                switch (attribute)
+                {
+                    case IflaIfname:
+                        name = System.Text.Encoding.ASCII.GetString(value).TrimEnd('\0');
+                        break;
+                    case IflaLink when value.Length >= 4:
+                        parent = BinaryPrimitives.ReadUInt32LittleEndian(value);
+                        break;
+                    case IflaLinkNetnsid:
+                        parentElsewhere = true;
+                        break;
+                    case IflaLinkinfo:
+                        foreach (var (info, infoValue) in Attributes(value))
+                        {
+                            if (info == IflaInfoKind)
+                            {
+                                kind = System.Text.Encoding.ASCII.GetString(infoValue).TrimEnd('\0');
+                            }
+                            else if (info == IflaInfoData)
+                            {
+                                foreach (var (vlan, vlanValue) in Attributes(infoValue))
+                                {
+                                    if (vlan == IflaVlanId && vlanValue.Length >= 2)
+                                    {
+                                        vlanId = BinaryPrimitives.ReadUInt16LittleEndian(vlanValue);
+                                    }
+                                    else if (vlan == IflaVlanProtocol && vlanValue.Length >= 2)
+                                    {
+                                        vlanProtocol = BinaryPrimitives.ReadUInt16BigEndian(vlanValue);
+                                    }
+                                }
+                            }
+                        }
+                        break;
+                }
+            }
+            var isDot1qVlan = kind == "vlan" && vlanId is not null && vlanProtocol == 0x8100 && !parentElsewhere;
+            list.Add(new Link(ifindex, name, isDot1qVlan ? parent : 0, isDot1qVlan ? vlanId : null));
+        }), "list the network interfaces");
         return list;
     }
 

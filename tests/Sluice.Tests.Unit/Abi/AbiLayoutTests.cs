@@ -19,13 +19,14 @@ public sealed partial class AbiLayoutTests
     [
         (typeof(ServiceKey), "sluice_service_key", ["vip", "port", "protocol", "pad"]),
         (typeof(ServiceEntry), "sluice_service", ["id", "mode", "flags", "pad"]),
-        (typeof(BackendEntry), "sluice_backend", ["address", "port", "flags", "pad", "service_id", "pad2", "next_hop_ns", "next_hop"]),
+        (typeof(BackendEntry), "sluice_backend", ["address", "port", "flags", "pad", "service_id", "pad2", "egress"]),
         (typeof(Tuple5), "sluice_tuple", ["saddr", "daddr", "sport", "dport", "protocol", "pad[0]", "pad[1]", "pad[2]"]),
         (typeof(FlowEntry), "sluice_flow", ["backend_address", "backend_port", "mode", "pad", "backend_id", "service_id", "snat_address", "snat_port", "pad2", "flags", "generation", "backend_isn", "created_ns", "last_seen_ns", "closed_ns", "reply_seen_ns"]),
         (typeof(ReapRequest), "sluice_reap_request", ["key", "created_ns", "last_seen_ns", "reply_seen_ns", "word", "pad"]),
         (typeof(Endpoint), "sluice_endpoint", ["address", "port", "protocol", "pad"]),
         (typeof(ReplyVips), "sluice_reply_vips", ["count", "pad", "vips"]),
-        (typeof(NextHop), "sluice_next_hop", ["ifindex", "ingress_ifindex", "dmac", "smac", "max_len", "pad"]),
+        (typeof(NextHop), "sluice_next_hop", ["resolved_ns", "egress", "input_ifindex", "dmac", "smac", "max_len", "pad", "pad2"]),
+        (typeof(VlanPort), "sluice_vlan", ["ifindex", "vlan_id", "pad"]),
         (typeof(SnatSlot), "sluice_snat_slot", ["owner", "key", "saddr", "daddr", "sport", "dport", "flags", "service_id", "backend_id", "backend_isn", "pad", "last_seen_ns"]),
         (typeof(ConfigEntry), "sluice_config", ["snat_address_count", "snat_addresses"]),
         (typeof(LoadConfig), "sluice_load_config", ["flow_hash_seed", "snat_port_min", "snat_port_max", "snat_probes", "handshake_limit", "snat_slot_mask", "pad", "snat_strides"]),
@@ -75,6 +76,7 @@ public sealed partial class AbiLayoutTests
         AddAssertion(source, $"SLUICE_HANDSHAKES_MAX == {Enum.GetValues<HandshakeCounter>().Length}", "every handshake counter is mirrored");
         AddAssertion(source, $"SLUICE_SNAT_STRIDES == {LoadConfig.SnatStrideCount}", "SNAT strides");
         AddAssertion(source, $"SLUICE_FLOW_TOUCH_NS == {Sluice.Datapath.Connections.ConnectionTimeouts.TouchIntervalNs}ULL", "last-seen refresh interval");
+        AddAssertion(source, $"SLUICE_NEXT_HOP_TTL_NS == {NextHop.TtlNs}ULL", "next-hop cache lifetime");
         AddAssertion(source, $"SLUICE_COUNTER_SLOTS == {CounterSlots.Counters}", "counter slots");
         AddAssertion(source, $"SLUICE_DROP_SLOTS == {CounterSlots.Drops}", "drop slots");
         AddAssertion(source, $"SLUICE_MAX_SNAT_ADDRESSES == {ConfigEntry.MaxSnatAddresses}", "SNAT addresses");
