@@ -33,11 +33,7 @@ public static partial class PacketCases
             var query = FromVlan100(env, DnatOnVlan200) with { Protocol = PacketBuilder.Udp, Payload = [1, 2, 3] };
             var forward = Tagged(DnatForward(env, query, DnatOnVlan200), [200]);
             var sent = forward.Expected!;
-            var reply = new PacketSpec
-            {
-                SourceMac = BackendMac, DestinationMac = Be0Mac, VlanTags = [200], Protocol = PacketBuilder.Udp, Payload = [4, 5],
-                Source = sent.Destination, SourcePort = sent.DestinationPort, Destination = sent.Source, DestinationPort = sent.SourcePort,
-            };
+            var reply = BackendReply(sent) with { VlanTags = [200], Payload = [4, 5] };
             var back = reply with
             {
                 SourceMac = Cl0Mac, DestinationMac = ClientMac, VlanTags = [100], Ttl = 63,
@@ -49,11 +45,7 @@ public static partial class PacketCases
         {
             var forward = Tagged(FullNatForward(env, ToVip(env, OnVlan200), OnVlan200), [200]);
             var sent = forward.Expected!;
-            var reply = new PacketSpec
-            {
-                SourceMac = BackendMac, DestinationMac = Be0Mac, Protocol = PacketBuilder.Tcp, TcpFlags = 0x12,
-                Source = sent.Destination, SourcePort = sent.DestinationPort, Destination = sent.Source, DestinationPort = sent.SourcePort,
-            };
+            var reply = BackendReply(sent) with { TcpFlags = 0x12 };
             return new PacketCase("", [forward, new PacketStep(reply, "be0", XdpAction.Drop, Drop: DropReason.ReplyIngress),
                 new PacketStep(reply with { VlanTags = [201] }, "be0", XdpAction.Pass, Counter: DatapathCounter.PassUnknownVlan)]);
         },
@@ -73,6 +65,13 @@ public static partial class PacketCases
     /// <summary>From a client on VLAN 100 (cl0.100), tagged.</summary>
     private static PacketSpec FromVlan100(DatapathEnvironment env, ServiceSpec? service = null) =>
         ToVip(env, service) with { Source = VlanClient, VlanTags = [100] };
+
+    /// <summary>The backend's answer to what was sent to it, arriving untagged on be0.</summary>
+    private static PacketSpec BackendReply(PacketSpec sent) => new()
+    {
+        SourceMac = BackendMac, DestinationMac = Be0Mac, Protocol = sent.Protocol,
+        Source = sent.Destination, SourcePort = sent.DestinationPort, Destination = sent.Source, DestinationPort = sent.SourcePort,
+    };
 
     private static PacketStep Tagged(PacketStep step, ushort[] tags) => step with { Expected = step.Expected! with { VlanTags = tags } };
 }
