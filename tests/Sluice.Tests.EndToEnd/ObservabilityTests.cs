@@ -152,6 +152,8 @@ public sealed class ObservabilityTests
         {
             // Twenty client ports, so the packets spread over the backends; each answered before the next.
             using var socket = appliance.Network.ClientSocket(SocketType.Dgram, ProtocolType.Udp);
+            // The port was just closed by an earlier iteration: rebinding it is the point.
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(new IPEndPoint(NetworkTopology.ClientAddress, 41000 + (i % 20)));
             await socket.ConnectAsync(vip);
             await socket.SendAsync(Encoding.ASCII.GetBytes($"datagram {i}"));
